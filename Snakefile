@@ -1,0 +1,13 @@
+# Entry point at the repository root, so `snakemake --cores N <target>` works from here.
+# The workflow itself lives in workflow/Snakefile (its table of contents).
+
+
+include: "workflow/Snakefile"
+
+
+# An include does not carry the default target over; declare it again here.
+rule default:
+    default_target: True
+    input:
+        rules.all.input,
+    localrule: True

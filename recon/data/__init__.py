@@ -1,0 +1,1 @@
+"""Datasets: finding raw meshes (ShapeNet v1/v2, plain folders) and splitting them."""

@@ -1,0 +1,1 @@
+"""Geometry on triangle meshes: loading, quality checks, the canonical frame."""

@@ -1,0 +1,138 @@
+"""Quality checks of a raw triangle mesh, and the rule that quarantines a shape.
+
+Real ShapeNet meshes are polygon soups: open, with inner faces, duplicated and degenerate
+triangles and inconsistent winding. Those are *recorded* (later stages are built to cope with
+them) but do not quarantine a shape. A shape is quarantined only when no later stage could
+use it: it cannot be read, has no faces, has non-finite coordinates, is absurdly large, or has
+zero surface area.
+
+Topology is judged on vertices merged by exact position, so a soup whose triangles each carry
+their own copies of shared corners still counts as connected and, if closed, watertight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+__all__ = ["face_areas", "inspect_mesh", "quarantine_reason"]
+
+
+def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Triangle areas.
+
+    Args:
+        vertices: (V, 3) float.
+        faces: (F, 3) int.
+
+    Returns:
+        (F,) float64 areas.
+    """
+    tri = vertices[faces].astype(np.float64)
+    return 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+
+
+def _edge_topology(faces: np.ndarray) -> tuple[bool, bool]:
+    """(watertight, winding_consistent) of merged-vertex ``faces`` (F, 3), degenerate ones removed.
+
+    Watertight: every undirected edge is used by exactly two faces. Winding consistent: every
+    edge used by exactly two faces is traversed in opposite directions by them.
+    """
+    if len(faces) == 0:
+        return False, False
+    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    undirected = np.sort(directed, axis=1)
+    _, inverse, counts = np.unique(undirected, axis=0, return_inverse=True, return_counts=True)
+    watertight = bool(np.all(counts == 2))
+    manifold = counts[inverse] == 2
+    # On a manifold edge the two directed copies must differ, i.e. each directed edge appears once.
+    _, directed_counts = np.unique(directed[manifold], axis=0, return_counts=True)
+    winding = bool(np.all(directed_counts == 1))
+    return watertight, winding
+
+
+def inspect_mesh(vertices: np.ndarray, faces: np.ndarray, degenerate_area: float = 1e-12) -> dict:
+    """Measure a raw mesh for the ledger.
+
+    Args:
+        vertices: (V, 3) float64, possibly with NaN/inf.
+        faces: (F, 3) int, indices into ``vertices``.
+        degenerate_area: a face is degenerate if it repeats a vertex or its area is at most
+            ``degenerate_area`` times the squared bounding-box diagonal.
+
+    Returns:
+        dict with ``vertices``, ``faces``, ``nonfinite_vertices``, ``degenerate_faces``,
+        ``duplicate_faces`` (extra copies of a triangle with the same three corner positions),
+        ``components`` (connected components of the faces, vertices merged by position),
+        ``watertight``, ``winding_consistent``, ``surface_area`` and ``bbox_min`` /
+        ``bbox_max`` (lists of 3 floats over the finite vertices used by faces, or None).
+        Topology counts use the faces whose three corners are finite.
+    """
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    finite_vertex = np.isfinite(vertices).all(axis=1)
+    report = {
+        "vertices": int(len(vertices)),
+        "faces": int(len(faces)),
+        "nonfinite_vertices": int((~finite_vertex).sum()),
+        "degenerate_faces": 0,
+        "duplicate_faces": 0,
+        "components": 0,
+        "watertight": False,
+        "winding_consistent": False,
+        "surface_area": 0.0,
+        "bbox_min": None,
+        "bbox_max": None,
+    }
+    faces = faces[finite_vertex[faces].all(axis=1)] if len(faces) else faces
+    if len(faces) == 0:
+        return report
+    used = vertices[np.unique(faces)]
+    lo, hi = used.min(axis=0), used.max(axis=0)
+    diagonal2 = float(np.sum((hi - lo) ** 2))
+    areas = face_areas(vertices, faces)
+    # Merge vertices by exact position for topology.
+    _, merged = np.unique(vertices, axis=0, return_inverse=True)
+    merged = merged.reshape(-1)
+    mf = merged[faces]
+    repeated = (mf[:, 0] == mf[:, 1]) | (mf[:, 1] == mf[:, 2]) | (mf[:, 2] == mf[:, 0])
+    degenerate = repeated | (areas <= degenerate_area * diagonal2)
+    good = mf[~degenerate]
+    n_unique_faces = len(np.unique(np.sort(good, axis=1), axis=0)) if len(good) else 0
+    watertight, winding = _edge_topology(good)
+    if len(good):
+        nodes = np.unique(good)
+        remap = np.searchsorted(nodes, good)
+        rows = np.concatenate([remap[:, 0], remap[:, 1]])
+        cols = np.concatenate([remap[:, 1], remap[:, 2]])
+        graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(nodes), len(nodes)))
+        components = int(connected_components(graph, directed=False)[0])
+    else:
+        components = 0
+    report.update(
+        degenerate_faces=int(degenerate.sum()),
+        duplicate_faces=int(len(good) - n_unique_faces),
+        components=components,
+        watertight=watertight,
+        winding_consistent=winding,
+        surface_area=float(areas.sum()),
+        bbox_min=[float(x) for x in lo],
+        bbox_max=[float(x) for x in hi],
+    )
+    return report
+
+
+def quarantine_reason(report: Mapping, max_faces: int) -> str | None:
+    """The one-line reason to quarantine a shape measured by :func:`inspect_mesh`, or None if usable."""
+    if report["faces"] == 0:
+        return f"no faces ({report['vertices']} vertices)"
+    if report["nonfinite_vertices"]:
+        return f"{report['nonfinite_vertices']} vertices with NaN or infinite coordinates"
+    if report["faces"] > max_faces:
+        return f"absurdly large: {report['faces']} faces > ingest.max_faces = {max_faces}"
+    if report["degenerate_faces"] == report["faces"] or not report["surface_area"] > 0:
+        return f"zero surface area (all {report['faces']} faces degenerate)"
+    return None

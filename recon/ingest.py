@@ -1,0 +1,268 @@
+"""Ingestion: find the raw meshes, check each one, bring it into the canonical frame.
+
+Three steps, each a Snakemake rule (``workflow/rules/ingest.smk``):
+
+1. :func:`scan_sources` lists the selected shapes of the source with their split
+   (``results/ingest/sources.tsv``);
+2. :func:`ingest_shape` loads one mesh, measures it, and writes its store
+   (``results/ingest/shapes/<category>/<shape_id>.zarr``): the normalized mesh and the
+   transform for a usable shape, only the ledger entry for a quarantined one;
+3. :func:`build_ledger` gathers every shape's entry into the ledger (all shapes, with the
+   quality columns, ``status`` and ``reason``), the manifest (usable shapes only, what later
+   stages iterate over) and a per-category summary.
+
+A bad mesh never fails a job: it is quarantined with a one-line reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from recon.config import source_root
+from recon.data.sources import SourceShape, discover, select_shapes
+from recon.data.splits import SPLITS, assign_splits
+from recon.geometry.mesh_io import MeshLoadError, file_sha256, load_mesh
+from recon.geometry.normalize import normalization
+from recon.geometry.quality import inspect_mesh, quarantine_reason
+from recon.io.store import open_store, provenance, write_array, write_store
+from recon.io.tables import read_tsv, write_tsv
+
+__all__ = [
+    "SOURCE_COLUMNS",
+    "LEDGER_COLUMNS",
+    "MANIFEST_COLUMNS",
+    "source_shapes",
+    "scan_sources",
+    "measure_mesh",
+    "ingest_shape",
+    "build_ledger",
+]
+
+log = logging.getLogger(__name__)
+
+SOURCE_COLUMNS = ("category", "category_name", "shape_id", "split", "source_path", "source_format")
+
+LEDGER_COLUMNS = (
+    "category",
+    "category_name",
+    "shape_id",
+    "split",
+    "status",
+    "reason",
+    "source_path",
+    "source_format",
+    "source_bytes",
+    "source_sha256",
+    "loads",
+    "vertices",
+    "faces",
+    "nonfinite_vertices",
+    "degenerate_faces",
+    "duplicate_faces",
+    "components",
+    "watertight",
+    "winding_consistent",
+    "surface_area",
+    "bbox_min",
+    "bbox_max",
+    "norm_method",
+    "norm_center",
+    "norm_scale",
+)
+
+MANIFEST_COLUMNS = ("category", "category_name", "shape_id", "split", "source_path", "source_sha256")
+
+#: The config keys an ingest store depends on (recorded in its provenance).
+INGEST_CONFIG_KEYS = ("seed", "source", "ingest")
+
+
+def source_shapes(config: Mapping) -> list[tuple[SourceShape, str]]:
+    """The selected shapes of the configured source with their split, sorted by (category, id)."""
+    kind = config["source"]["kind"]
+    root = source_root(config)
+    if kind == "demo":
+        kind = f"shapenet_{config['demo']['layout']}"
+    shapes = select_shapes(discover(kind, root, config["source"]["taxonomy"]), config["selection"])
+    splits = assign_splits(shapes, config["seed"], config["splits"]["ratios"], config["splits"]["lists"])
+    dropped = sum((s.category, s.shape_id) not in splits for s in shapes)
+    if dropped:
+        log.warning("%d shapes are in no split list and are left out", dropped)
+    return [(s, splits[(s.category, s.shape_id)]) for s in shapes if (s.category, s.shape_id) in splits]
+
+
+def scan_sources(config: Mapping, out_tsv: Path | str) -> int:
+    """Write ``sources.tsv``: one row per selected shape (:data:`SOURCE_COLUMNS`). Returns the count."""
+    rows = [
+        {
+            "category": s.category,
+            "category_name": s.category_name,
+            "shape_id": s.shape_id,
+            "split": split,
+            "source_path": s.path,
+            "source_format": s.format,
+        }
+        for s, split in source_shapes(config)
+    ]
+    counts = Counter((r["category_name"], r["split"]) for r in rows)
+    for name in sorted({n for n, _ in counts}):
+        log.info("%s: %s", name, ", ".join(f"{counts[(name, s)]} {s}" for s in SPLITS))
+    return write_tsv(out_tsv, rows, SOURCE_COLUMNS)
+
+
+def measure_mesh(
+    path: Path, fmt: str, ingest_cfg: Mapping
+) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    """Load and measure one mesh file with the limits of ``config["ingest"]``.
+
+    Returns:
+        ``(fields, vertices, faces)``: the ledger fields (``loads``, ``source_bytes``,
+        ``source_sha256``, the :func:`~recon.geometry.quality.inspect_mesh` report, and
+        ``reason``, None when usable), and the raw (V, 3) float64 / (F, 3) int64 arrays, or
+        None when the file could not be read or was refused before loading.
+    """
+    row: dict = {"loads": False}
+    if not path.is_file():
+        row["reason"] = "file not found"
+        return row, None, None
+    row["source_bytes"] = path.stat().st_size
+    row["source_sha256"] = file_sha256(path)
+    limit_mb = ingest_cfg["max_file_mb"]
+    if row["source_bytes"] > limit_mb * 2**20:
+        row["reason"] = f"absurdly large file: {row['source_bytes'] / 2**20:.1f} MB > ingest.max_file_mb = {limit_mb}"
+        return row, None, None
+    try:
+        vertices, faces = load_mesh(path, fmt)
+    except MeshLoadError as err:
+        row["reason"] = str(err)
+        return row, None, None
+    row["loads"] = True
+    if len(faces) > ingest_cfg["max_faces"]:
+        # Do not run the full analysis on a mesh we refuse anyway.
+        row.update(vertices=len(vertices), faces=len(faces))
+        row["reason"] = f"absurdly large: {len(faces)} faces > ingest.max_faces = {ingest_cfg['max_faces']}"
+        return row, None, None
+    report = inspect_mesh(vertices, faces, ingest_cfg["degenerate_area"])
+    row.update(report)
+    row["reason"] = quarantine_reason(report, ingest_cfg["max_faces"])
+    return row, vertices, faces
+
+
+def ingest_shape(
+    source: Path | str,
+    store: Path | str,
+    *,
+    category: str,
+    category_name: str,
+    shape_id: str,
+    source_path: str,
+    source_format: str,
+    config: Mapping,
+) -> dict:
+    """Check one raw mesh and write its ingest store; never raises for a bad mesh.
+
+    Args:
+        source: the mesh file to read (may be missing: the shape is then quarantined).
+        store: output store path (``.../<shape_id>.zarr``), written atomically.
+        category, category_name, shape_id: the shape's identity.
+        source_path: path relative to the source root, as recorded in the ledger.
+        source_format: file format (obj, off, ply, stl, glb).
+        config: the resolved config.
+
+    Returns:
+        The shape's ledger row (:data:`LEDGER_COLUMNS` except ``split``).
+
+    The store's root attributes hold ``shape`` (identity), ``ledger`` (the row),
+    ``provenance``, and for usable shapes ``normalization``; its arrays are
+    ``mesh/vertices`` (V, 3) float32 in the canonical frame and ``mesh/faces`` (F, 3) int32.
+    """
+    ingest_cfg = config["ingest"]
+    row, vertices, faces = measure_mesh(Path(source), source_format, ingest_cfg)
+    row.update(
+        category=category,
+        category_name=category_name,
+        shape_id=shape_id,
+        source_path=source_path,
+        source_format=source_format,
+        status="quarantined" if row["reason"] else "ok",
+    )
+    norm = None
+    if row["status"] == "ok":
+        norm = normalization(vertices, faces, ingest_cfg["normalization"], ingest_cfg["cube_padding"])
+        row.update(norm_method=norm.method, norm_center=[float(c) for c in norm.center], norm_scale=norm.scale)
+        log.info("%s/%s ok: %d vertices, %d faces", category, shape_id, row["vertices"], row["faces"])
+    else:
+        log.warning("%s/%s quarantined (%s): %s", category, shape_id, source_path, row["reason"])
+    ledger = {k: row.get(k) for k in LEDGER_COLUMNS if k != "split"}
+    attrs = {
+        "shape": {"category": category, "category_name": category_name, "shape_id": shape_id,
+                  "source_path": source_path, "source_format": source_format},
+        "ledger": ledger,
+        "provenance": provenance(
+            "ingest", {k: config[k] for k in INGEST_CONFIG_KEYS}, config["seed"], row.get("source_sha256")
+        ),
+    }
+    if norm is not None:
+        attrs["normalization"] = norm.to_attrs()
+    with write_store(store, attrs) as root:
+        if norm is not None:
+            frame = {"frame": "world (normalized object frame)", "units": "normalized"}
+            write_array(root, "mesh/vertices", norm.apply(vertices).astype(np.float32),
+                        ("vertex", "xyz"), attributes=frame)
+            write_array(root, "mesh/faces", faces.astype(np.int32), ("face", "corner"),
+                        attributes={"indexing": "0-based into mesh/vertices"})
+    return ledger
+
+
+def build_ledger(
+    sources_tsv: Path | str,
+    stores: Iterable[Path | str],
+    ledger_tsv: Path | str,
+    manifest_tsv: Path | str,
+    summary_tsv: Path | str,
+) -> dict[str, int]:
+    """Gather the per-shape ingest stores into the ledger, the manifest and a summary.
+
+    Args:
+        sources_tsv: the scan's table (gives each shape its split).
+        stores: every shape's ingest store.
+        ledger_tsv: output, one row per shape (:data:`LEDGER_COLUMNS`).
+        manifest_tsv: output, one row per usable shape (:data:`MANIFEST_COLUMNS`).
+        summary_tsv: output, per category: shapes, ok, quarantined, and ok per split.
+
+    Returns:
+        ``{"ok": n, "quarantined": m}``.
+    """
+    splits = {(r["category"], r["shape_id"]): r["split"] for r in read_tsv(sources_tsv)}
+    rows = []
+    for store in stores:
+        row = dict(open_store(store).attrs["ledger"])
+        row["split"] = splits[(row["category"], row["shape_id"])]
+        rows.append(row)
+    rows.sort(key=lambda r: (r["category"], r["shape_id"]))
+    missing = set(splits) - {(r["category"], r["shape_id"]) for r in rows}
+    if missing:
+        raise ValueError(f"{len(missing)} scanned shapes have no ingest store, e.g. {sorted(missing)[0]}")
+    write_tsv(ledger_tsv, rows, LEDGER_COLUMNS)
+    ok = [r for r in rows if r["status"] == "ok"]
+    write_tsv(manifest_tsv, ok, MANIFEST_COLUMNS)
+    summary = {}
+    for r in rows:
+        s = summary.setdefault(r["category"], {"category": r["category"], "category_name": r["category_name"],
+                                               "shapes": 0, "ok": 0, "quarantined": 0,
+                                               **{f"ok_{sp}": 0 for sp in SPLITS}})
+        s["shapes"] += 1
+        s[r["status"]] += 1
+        if r["status"] == "ok":
+            s[f"ok_{r['split']}"] += 1
+    columns = ("category", "category_name", "shapes", "ok", "quarantined", *(f"ok_{sp}" for sp in SPLITS))
+    write_tsv(summary_tsv, [summary[c] for c in sorted(summary)], columns)
+    for r in rows:
+        if r["status"] != "ok":
+            log.warning("quarantined %s/%s: %s", r["category"], r["shape_id"], r["reason"])
+    log.info("%d shapes ok, %d quarantined", len(ok), len(rows) - len(ok))
+    return {"ok": len(ok), "quarantined": len(rows) - len(ok)}

@@ -1,0 +1,63 @@
+"""Atomic outputs: a file or folder appears complete under its final name, or not at all.
+
+Everything is first written to a hidden sibling (``.<name>.tmp-<pid>-<random>``) and renamed
+onto the final path with ``os.replace`` once it is complete, so an interrupted job never
+leaves a half-written output that a later run would take for a finished one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_text", "atomic_write_bytes"]
+
+
+def _temp_sibling(path: Path) -> Path:
+    return path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling path to write into; rename it onto ``path`` on success.
+
+    Works for files and folders (a Zarr store is a folder). An existing ``path`` is replaced.
+    On an exception the temporary path is removed and ``path`` is left untouched.
+
+    Example:
+        >>> with atomic_path(out) as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("done")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(path)
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))

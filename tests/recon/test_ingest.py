@@ -1,0 +1,103 @@
+"""Ingestion of single shapes (each kind of bad mesh), scanning, and the ledger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from recon.config import resolve_config
+from recon.ingest import build_ledger, ingest_shape, scan_sources
+from recon.io.store import open_store
+from recon.io.tables import read_tsv
+from tests.meshes import BAD_MESHES, TEST_LIMITS
+
+
+def _config(**ingest):
+    return resolve_config({"source": {"kind": "folder", "path": "unused"}, "ingest": {**TEST_LIMITS, **ingest}})
+
+
+def _ingest(path, store, config, fmt=None):
+    return ingest_shape(
+        path, store, category="c", category_name="c", shape_id=path.stem, source_path=path.name,
+        source_format=fmt or path.suffix.lstrip("."), config=config,
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_MESHES))
+def test_each_bad_kind_is_quarantined_with_its_reason(tmp_path, kind):
+    name, writer, reason = BAD_MESHES[kind]
+    path = tmp_path / name
+    writer(path)
+    row = _ingest(path, tmp_path / "s.zarr", _config())
+    assert row["status"] == "quarantined"
+    assert row["reason"].startswith(reason)
+    assert "\n" not in row["reason"]
+    store = open_store(tmp_path / "s.zarr")
+    assert store.attrs["ledger"] == row
+    assert "normalization" not in store.attrs and list(store.keys()) == []
+    assert row["source_sha256"] and len(row["source_sha256"]) == 64
+
+
+def test_too_large_file_is_not_loaded(tmp_path):
+    path = tmp_path / "big.obj"
+    trimesh.creation.icosphere(3).export(path)
+    row = _ingest(path, tmp_path / "s.zarr", _config(max_file_mb=0.01, max_faces=10**6))
+    assert row["reason"].startswith("absurdly large file: 0.") and "> ingest.max_file_mb = 0.01" in row["reason"]
+    assert row["loads"] is False and row["faces"] is None
+
+
+def test_missing_file_is_quarantined(tmp_path):
+    row = _ingest(tmp_path / "gone.obj", tmp_path / "s.zarr", _config())
+    assert (row["status"], row["reason"], row["source_sha256"]) == ("quarantined", "file not found", None)
+
+
+@pytest.mark.parametrize("method", ["unit_sphere", "unit_cube"])
+def test_good_shape_store(tmp_path, method):
+    mesh = trimesh.creation.box((2.0, 1.0, 0.5))
+    mesh.apply_translation([3.0, 4.0, 5.0])
+    path = tmp_path / "box.ply"
+    mesh.export(path)
+    row = _ingest(path, tmp_path / "s.zarr", _config(normalization=method))
+    assert row["status"] == "ok" and row["reason"] is None
+    assert (row["vertices"], row["faces"], row["components"], row["watertight"]) == (8, 12, 1, True)
+    store = open_store(tmp_path / "s.zarr")
+    v = store["mesh/vertices"][...]
+    f = store["mesh/faces"][...]
+    assert v.dtype == np.float32 and f.dtype == np.int32 and f.shape == (12, 3)
+    if method == "unit_sphere":
+        assert np.linalg.norm(v, axis=1).max() == pytest.approx(1.0, abs=1e-6)
+    else:
+        np.testing.assert_allclose(v.min(axis=0), [-0.5, -0.25, -0.125], atol=1e-6)
+    # The stored transform maps the normalized mesh back onto the raw file.
+    inverse = np.asarray(store.attrs["normalization"]["inverse"])
+    raw = (np.c_[v, np.ones(len(v))] @ inverse.T)[:, :3]
+    np.testing.assert_allclose(np.sort(raw, axis=0), np.sort(mesh.vertices, axis=0), atol=1e-5)
+    prov = store.attrs["provenance"]
+    assert prov["stage"] == "ingest" and prov["config"]["ingest"]["normalization"] == method
+
+
+def test_scan_and_ledger(tmp_path, mesh_folder):
+    config = resolve_config({"source": {"kind": "folder", "path": str(mesh_folder)}, "ingest": TEST_LIMITS})
+    n = scan_sources(config, tmp_path / "sources.tsv")
+    sources = read_tsv(tmp_path / "sources.tsv")
+    assert n == len(sources) == 5 + len(BAD_MESHES)
+    assert {r["split"] for r in sources} <= {"train", "val", "test"}
+    stores = []
+    for r in sources:
+        store = tmp_path / "shapes" / r["category"] / f"{r['shape_id']}.zarr"
+        ingest_shape(mesh_folder / r["source_path"], store, category=r["category"],
+                     category_name=r["category_name"], shape_id=r["shape_id"], source_path=r["source_path"],
+                     source_format=r["source_format"], config=config)
+        stores.append(store)
+    counts = build_ledger(tmp_path / "sources.tsv", stores, tmp_path / "ledger.tsv", tmp_path / "manifest.tsv",
+                          tmp_path / "summary.tsv")
+    assert counts == {"ok": 5, "quarantined": len(BAD_MESHES)}
+    ledger = read_tsv(tmp_path / "ledger.tsv")
+    assert [(r["category"], r["shape_id"]) for r in ledger] == sorted((r["category"], r["shape_id"]) for r in sources)
+    assert {r["split"] for r in ledger} == {r["split"] for r in sources}
+    summary = {r["category"]: r for r in read_tsv(tmp_path / "summary.tsv")}
+    assert summary["bad"]["quarantined"] == str(len(BAD_MESHES)) and summary["boxes"]["ok"] == "2"
+    with pytest.raises(ValueError, match="scanned shapes have no ingest store"):
+        build_ledger(tmp_path / "sources.tsv", stores[1:], tmp_path / "l.tsv", tmp_path / "m.tsv",
+                     tmp_path / "s.tsv")

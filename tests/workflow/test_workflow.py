@@ -1,0 +1,136 @@
+"""The Snakemake workflow itself: lint, format, dry run of the whole DAG, and real ingest runs.
+
+Each real run happens in a temporary working directory (``snakemake -s <repo>/Snakefile``)
+with its own config/config.yaml, so the repository is never written to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from recon.io.store import open_store
+from recon.io.tables import read_tsv
+from tests.meshes import BAD_MESHES, REPO, TEST_LIMITS
+
+pytestmark = pytest.mark.workflow
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error."""
+    proc = subprocess.run(
+        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
+        cwd=workdir, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def make_workdir(tmp_path: Path, config: dict) -> Path:
+    workdir = tmp_path / "work"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def test_lint_passes():
+    proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_clean():
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    if snakefmt is None:
+        pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
+    proc = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_whole_dag_on_the_shipped_config(tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(REPO / "config", workdir / "config")
+    proc = run_snakemake(workdir, "--cores", "2", "--dry-run", "all")
+    out = proc.stdout + proc.stderr
+    for rule in ("demo_dataset", "scan_sources", "ledger"):
+        assert rule in out
+    assert not (workdir / "results").exists()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".snakemake_timestamp"
+    }
+
+
+def test_demo_ingest_twice_is_byte_identical(tmp_path):
+    config = {"seed": 0, "demo": {"shapes_per_category": 2}}
+    trees = []
+    for name in ("a", "b"):
+        workdir = make_workdir(tmp_path / name, config)
+        run_snakemake(workdir, "--cores", "2", "ingest")
+        trees.append({**_tree(workdir / "results"), **_tree(workdir / "resources")})
+        summary = read_tsv(workdir / "results" / "ingest" / "summary.tsv")
+        assert [(r["category_name"], r["ok"], r["quarantined"]) for r in summary] == [
+            (n, "2", "0") for n in ("airplane", "bottle", "chair", "lamp", "mug", "table")]
+    a, b = trees
+    assert len(a) > 12 * 3  # 12 stores (zarr.json + 2 arrays each) plus tables and the demo files
+    assert sorted(a) == sorted(b)
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder):
+    workdir = make_workdir(tmp_path, {
+        "source": {"kind": "folder", "path": str(mesh_folder)},
+        "ingest": TEST_LIMITS,
+        "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
+    })
+    run_snakemake(workdir, "--cores", "2", "ingest")
+    ledger = {r["shape_id"]: r for r in read_tsv(workdir / "results" / "ingest" / "ledger.tsv")}
+    for name, _, reason in BAD_MESHES.values():
+        row = ledger[Path(name).stem]
+        assert row["status"] == "quarantined", row
+        assert row["reason"].startswith(reason), (name, row["reason"])
+    good = {"tall", "long", "ico", "capsule", "cyl"}
+    assert {k for k, r in ledger.items() if r["status"] == "ok"} == good
+    manifest = read_tsv(workdir / "results" / "ingest" / "manifest.tsv")
+    assert {r["shape_id"] for r in manifest} == good
+    assert {r["split"] for r in manifest} == {"train"}
+
+    # A usable shape's store: normalized mesh inside the unit sphere, touching it.
+    store = open_store(workdir / "results" / "ingest" / "shapes" / "boxes" / "tall.zarr")
+    vertices = store["mesh/vertices"][...]
+    assert vertices.dtype == np.float32 and store["mesh/faces"].dtype == np.int32
+    assert np.linalg.norm(vertices, axis=1).max() == pytest.approx(1.0, abs=1e-6)
+    assert store.attrs["ledger"]["watertight"] is True
+    assert store.attrs["provenance"]["source_sha256"] == ledger["tall"]["source_sha256"]
+    # A quarantined shape's store holds its ledger entry and no arrays.
+    bad = open_store(workdir / "results" / "ingest" / "shapes" / "bad" / "nan.zarr")
+    assert bad.attrs["ledger"]["status"] == "quarantined" and list(bad.keys()) == []
+    assert "NaN" in (workdir / "logs" / "ingest" / "shapes" / "bad" / "nan.log").read_text()
+
+    # An interrupted run (some stores written, no ledger yet) resumes: only the missing shape
+    # is redone, finished stores are kept as they are.
+    shutil.rmtree(workdir / "results" / "ingest" / "shapes" / "balls" / "ico.zarr")
+    ledger_before = (workdir / "results" / "ingest" / "ledger.tsv").read_bytes()
+    for table in ("ledger", "manifest", "summary"):
+        (workdir / "results" / "ingest" / f"{table}.tsv").unlink()
+    kept = workdir / "results" / "ingest" / "shapes" / "boxes" / "tall.zarr" / "zarr.json"
+    before = kept.stat().st_mtime_ns
+    proc = run_snakemake(workdir, "--cores", "2", "ingest")
+    out = proc.stdout + proc.stderr
+    jobs = [line.split() for line in out.splitlines() if line.startswith("ingest_shape ")]
+    assert jobs == [["ingest_shape", "1"]], out
+    assert kept.stat().st_mtime_ns == before
+    assert (workdir / "results" / "ingest" / "ledger.tsv").read_bytes() == ledger_before

@@ -1,0 +1,79 @@
+# Shared set-up and helpers of all rules: config validation, wildcard constraints, and the
+# functions that turn the ingest checkpoints' tables into job lists.
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The repository (rules/ -> workflow/ -> repository). Scripts import `recon` from it, also in
+# per-rule environments where the package is not installed.
+REPO = Path(workflow.current_basedir).parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p
+    )
+)
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+from recon.config import check_rules, source_root
+from recon.io.tables import read_tsv
+
+check_rules(config)
+SOURCE_ROOT = source_root(config)
+
+
+wildcard_constraints:
+    category=r"[A-Za-z0-9._-]+",
+    shape=r"[A-Za-z0-9._-]+",
+    layout=r"v1|v2",
+
+
+def get_scan_input(wildcards):
+    """The demo folder, when the source is the built-in demo (nothing for a user's data)."""
+    if config["source"]["kind"] == "demo":
+        return [str(SOURCE_ROOT)]
+    return []
+
+
+def scanned_shapes():
+    """Rows of results/ingest/sources.tsv, once the scan_sources checkpoint has run."""
+    return read_tsv(checkpoints.scan_sources.get().output[0])
+
+
+def get_source_row(wildcards):
+    """The sources.tsv row of {category}/{shape}."""
+    for row in scanned_shapes():
+        if row["category"] == wildcards.category and row["shape_id"] == wildcards.shape:
+            return row
+    raise ValueError(f"{wildcards.category}/{wildcards.shape} is not in sources.tsv")
+
+
+def get_source_mesh_path(wildcards):
+    """Path of the raw mesh of {category}/{shape}."""
+    return str(SOURCE_ROOT / get_source_row(wildcards)["source_path"])
+
+
+def get_source_mesh(wildcards):
+    """The raw mesh as an input file; nothing if it is missing (the shape is then quarantined)."""
+    path = get_source_mesh_path(wildcards)
+    return [path] if os.path.isfile(path) else []
+
+
+def get_ingest_stores(wildcards):
+    """Every scanned shape's ingest store."""
+    return [
+        f"results/ingest/shapes/{r['category']}/{r['shape_id']}.zarr"
+        for r in scanned_shapes()
+    ]
+
+
+def ok_shapes():
+    """Rows of results/ingest/manifest.tsv (usable shapes), once the ledger checkpoint has run.
+
+    Later stages build their per-shape job lists from this: quarantined shapes never appear.
+    """
+    return read_tsv(checkpoints.ledger.get().output.manifest)

@@ -1,0 +1,19 @@
+"""Adapter: check one raw mesh and write its ingest store (recon.ingest.ingest_shape)."""
+
+from recon.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from recon.ingest import ingest_shape
+
+row = snakemake.params.row
+ingest_shape(
+    snakemake.params.mesh,
+    snakemake.output[0],
+    category=row["category"],
+    category_name=row["category_name"],
+    shape_id=row["shape_id"],
+    source_path=row["source_path"],
+    source_format=row["source_format"],
+    config=snakemake.config,
+)
