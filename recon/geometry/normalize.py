@@ -92,7 +92,9 @@ def normalization(
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
-    used = vertices[np.unique(faces)]
+    referenced = np.zeros(len(vertices), dtype=bool)
+    referenced[faces.ravel()] = True
+    used = vertices[referenced]
     if method == "unit_sphere":
         areas = face_areas(vertices, faces)
         centroids = vertices[faces].mean(axis=1)
