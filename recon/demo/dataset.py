@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
 from recon.demo.layout import LAYOUTS, write_shape, write_taxonomy
 from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
+from recon.io.atomic import atomic_path
 from recon.seeding import rng, stable_hash
 
 __all__ = ["make_demo_dataset", "shape_id"]
@@ -36,13 +35,6 @@ def _check_args(categories: list[str] | None, layout: str, shapes_per_category: 
     ):
         raise ValueError(f"shapes_per_category must be a non-negative int, got {shapes_per_category!r}")
     return cats
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def make_demo_dataset(
@@ -77,12 +69,8 @@ def make_demo_dataset(
         ValueError: unknown layout or category, duplicate categories, bad count.
     """
     cats = _check_args(categories, layout, shapes_per_category)
-    root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{secrets.token_hex(6)}"
-    tmp.mkdir()
     records: list[dict[str, Any]] = []
-    try:
+    with atomic_path(Path(root)) as tmp:
         for category in cats:
             synset = DEMO_CATEGORIES[category]
             for index in range(int(shapes_per_category)):
@@ -99,14 +87,4 @@ def make_demo_dataset(
                     }
                 )
         write_taxonomy(tmp, [(DEMO_CATEGORIES[c], c, int(shapes_per_category)) for c in cats])
-        old = None
-        if root.exists() or root.is_symlink():
-            old = root.parent / f".{root.name}.old-{secrets.token_hex(6)}"
-            os.replace(root, old)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if old is not None:
-        _remove(old)
     return records

@@ -44,12 +44,18 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     tmp = _temp_sibling(path)
     try:
         yield tmp
+        old = None
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            # A folder cannot be replaced in one step: move the old one aside first, so
+            # ``path`` is never missing while a complete version exists.
+            old = path.parent / f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            os.replace(path, old)
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
         raise
+    if old is not None:
+        _remove(old)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
