@@ -54,12 +54,22 @@ def main() -> None:
             path = Path(tmp) / f"ico{sub}.obj"
             faces = _soup_obj(path, sub)
             v, f = load_mesh(path)
-            t_load = _best(lambda: load_mesh(path), args.repeat)
-            t_check = _best(lambda: inspect_mesh(v, f), args.repeat)
-            t_norm = _best(lambda: normalization(v, f), args.repeat)
-            t_all = _best(lambda: ingest_shape(path, Path(tmp) / "s.zarr", category="c", category_name="c",
-                                               shape_id="s", source_path=path.name, source_format="obj",
-                                               config=config), args.repeat)
+            t_load = _best(lambda path=path: load_mesh(path), args.repeat)
+            t_check = _best(lambda v=v, f=f: inspect_mesh(v, f), args.repeat)
+            t_norm = _best(lambda v=v, f=f: normalization(v, f), args.repeat)
+            t_all = _best(
+                lambda path=path: ingest_shape(
+                    path,
+                    Path(tmp) / "s.zarr",
+                    category="c",
+                    category_name="c",
+                    shape_id="s",
+                    source_path=path.name,
+                    source_format="obj",
+                    config=config,
+                ),
+                args.repeat,
+            )
             mb = path.stat().st_size / 2**20
             print(f"{faces:>9} {mb:>6.1f} {t_load:>8.3f} {t_check:>9.3f} {t_norm:>12.3f} {t_all:>15.3f}")
 

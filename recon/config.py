@@ -21,10 +21,10 @@ __all__ = [
     "REPO_ROOT",
     "SCHEMA_PATH",
     "ConfigError",
+    "config_digest",
+    "load_config",
     "load_schema",
     "resolve_config",
-    "load_config",
-    "config_digest",
     "source_root",
 ]
 

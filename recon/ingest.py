@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from recon.config import source_root
 from recon.data.sources import SourceShape, discover, select_shapes
@@ -33,14 +34,14 @@ from recon.io.store import open_store, provenance, write_array, write_store
 from recon.io.tables import read_tsv, write_tsv
 
 __all__ = [
-    "SOURCE_COLUMNS",
     "LEDGER_COLUMNS",
     "MANIFEST_COLUMNS",
-    "source_shapes",
-    "scan_sources",
-    "measure_mesh",
-    "ingest_shape",
+    "SOURCE_COLUMNS",
     "build_ledger",
+    "ingest_shape",
+    "measure_mesh",
+    "scan_sources",
+    "source_shapes",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,9 @@ def measure_mesh(
     row["source_sha256"] = file_sha256(path)
     limit_mb = ingest_cfg["max_file_mb"]
     if row["source_bytes"] > limit_mb * 2**20:
-        row["reason"] = f"absurdly large file: {row['source_bytes'] / 2**20:.1f} MB > ingest.max_file_mb = {limit_mb}"
+        row["reason"] = (
+            f"absurdly large file: {row['source_bytes'] / 2**20:.1f} MB > ingest.max_file_mb = {limit_mb}"
+        )
         return row, None, None
     try:
         vertices, faces = load_mesh(path, fmt)
@@ -193,14 +196,21 @@ def ingest_shape(
     norm = None
     if row["status"] == "ok":
         norm = normalization(vertices, faces, ingest_cfg["normalization"], ingest_cfg["cube_padding"])
-        row.update(norm_method=norm.method, norm_center=[float(c) for c in norm.center], norm_scale=norm.scale)
+        row.update(
+            norm_method=norm.method, norm_center=[float(c) for c in norm.center], norm_scale=norm.scale
+        )
         log.info("%s/%s ok: %d vertices, %d faces", category, shape_id, row["vertices"], row["faces"])
     else:
         log.warning("%s/%s quarantined (%s): %s", category, shape_id, source_path, row["reason"])
     ledger = {k: row.get(k) for k in LEDGER_COLUMNS if k != "split"}
     attrs = {
-        "shape": {"category": category, "category_name": category_name, "shape_id": shape_id,
-                  "source_path": source_path, "source_format": source_format},
+        "shape": {
+            "category": category,
+            "category_name": category_name,
+            "shape_id": shape_id,
+            "source_path": source_path,
+            "source_format": source_format,
+        },
         "ledger": ledger,
         "provenance": provenance(
             "ingest", {k: config[k] for k in INGEST_CONFIG_KEYS}, config["seed"], row.get("source_sha256")
@@ -211,10 +221,20 @@ def ingest_shape(
     with write_store(store, attrs) as root:
         if norm is not None:
             frame = {"frame": "world (normalized object frame)", "units": "normalized"}
-            write_array(root, "mesh/vertices", norm.apply(vertices).astype(np.float32),
-                        ("vertex", "xyz"), attributes=frame)
-            write_array(root, "mesh/faces", faces.astype(np.int32), ("face", "corner"),
-                        attributes={"indexing": "0-based into mesh/vertices"})
+            write_array(
+                root,
+                "mesh/vertices",
+                norm.apply(vertices).astype(np.float32),
+                ("vertex", "xyz"),
+                attributes=frame,
+            )
+            write_array(
+                root,
+                "mesh/faces",
+                faces.astype(np.int32),
+                ("face", "corner"),
+                attributes={"indexing": "0-based into mesh/vertices"},
+            )
     return ledger
 
 
@@ -239,7 +259,7 @@ def build_ledger(
     """
     splits = {(r["category"], r["shape_id"]): r["split"] for r in read_tsv(sources_tsv)}
     rows = []
-    for store in stores:
+    for store in tqdm(list(stores), desc="ledger", unit="shape", mininterval=30):
         row = dict(open_store(store).attrs["ledger"])
         row["split"] = splits[(row["category"], row["shape_id"])]
         rows.append(row)
@@ -252,9 +272,17 @@ def build_ledger(
     write_tsv(manifest_tsv, ok, MANIFEST_COLUMNS)
     summary = {}
     for r in rows:
-        s = summary.setdefault(r["category"], {"category": r["category"], "category_name": r["category_name"],
-                                               "shapes": 0, "ok": 0, "quarantined": 0,
-                                               **{f"ok_{sp}": 0 for sp in SPLITS}})
+        s = summary.setdefault(
+            r["category"],
+            {
+                "category": r["category"],
+                "category_name": r["category_name"],
+                "shapes": 0,
+                "ok": 0,
+                "quarantined": 0,
+                **{f"ok_{sp}": 0 for sp in SPLITS},
+            },
+        )
         s["shapes"] += 1
         s[r["status"]] += 1
         if r["status"] == "ok":

@@ -20,7 +20,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["stable_hash", "stable_int", "rng"]
+__all__ = ["rng", "stable_hash", "stable_int"]
 
 
 def stable_hash(*keys: object) -> str:

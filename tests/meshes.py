@@ -22,17 +22,32 @@ def write_obj(path: Path, vertices, faces=()) -> Path:
 #: Each kind of bad mesh the ledger must quarantine: file name, bytes writer, expected reason start.
 BAD_MESHES = {
     "empty": ("empty.obj", lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
-    "unreadable": ("unreadable.glb", lambda p: p.write_bytes(b"\x00garbage, not glTF" * 8),
-                   "unreadable glb file"),
+    "unreadable": (
+        "unreadable.glb",
+        lambda p: p.write_bytes(b"\x00garbage, not glTF" * 8),
+        "unreadable glb file",
+    ),
     "binary_junk": ("junk.obj", lambda p: p.write_bytes(bytes(range(256)) * 4), "unreadable obj file"),
-    "nan": ("nan.obj", lambda p: write_obj(p, [[np.nan, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]]),
-            "1 vertices with NaN or infinite coordinates"),
-    "zero_area": ("flat.obj", lambda p: write_obj(p, [[0, 0, 0], [1, 0, 0], [2, 0, 0]], [[0, 1, 2], [0, 2, 1]]),
-                  "zero surface area (all 2 faces degenerate)"),
-    "no_faces": ("points.obj", lambda p: write_obj(p, [[0, 0, 0], [1, 0, 0], [0, 1, 0]]),
-                 "no faces (3 vertices)"),
-    "huge": ("huge.obj", lambda p: p.write_text(trimesh.exchange.obj.export_obj(trimesh.creation.icosphere(2))),
-             "absurdly large: 320 faces > ingest.max_faces = 100"),
+    "nan": (
+        "nan.obj",
+        lambda p: write_obj(p, [[np.nan, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]]),
+        "1 vertices with NaN or infinite coordinates",
+    ),
+    "zero_area": (
+        "flat.obj",
+        lambda p: write_obj(p, [[0, 0, 0], [1, 0, 0], [2, 0, 0]], [[0, 1, 2], [0, 2, 1]]),
+        "zero surface area (all 2 faces degenerate)",
+    ),
+    "no_faces": (
+        "points.obj",
+        lambda p: write_obj(p, [[0, 0, 0], [1, 0, 0], [0, 1, 0]]),
+        "no faces (3 vertices)",
+    ),
+    "huge": (
+        "huge.obj",
+        lambda p: p.write_text(trimesh.exchange.obj.export_obj(trimesh.creation.icosphere(2))),
+        "absurdly large: 320 faces > ingest.max_faces = 100",
+    ),
 }
 
 #: ingest limits used with BAD_MESHES (max_faces small enough that "huge" trips it).

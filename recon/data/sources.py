@@ -26,10 +26,10 @@ __all__ = [
     "MESH_FORMATS",
     "SHAPENET_MESH_FILES",
     "SourceShape",
-    "read_taxonomy",
     "discover",
-    "discover_shapenet",
     "discover_folder",
+    "discover_shapenet",
+    "read_taxonomy",
     "select_shapes",
 ]
 
@@ -79,7 +79,9 @@ def _sanitize(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
-def discover_shapenet(root: Path | str, version: str, taxonomy: Path | str | None = None) -> list[SourceShape]:
+def discover_shapenet(
+    root: Path | str, version: str, taxonomy: Path | str | None = None
+) -> list[SourceShape]:
     """List every model of a ShapeNetCore v1 or v2 copy.
 
     Args:
@@ -137,10 +139,7 @@ def discover_folder(root: Path | str) -> list[SourceShape]:
         found.append((category, stem, rel.as_posix(), fmt))
     clashes = Counter((c, s) for c, s, _, _ in found)
     return sorted(
-        (
-            SourceShape(c, c, f"{s}-{fmt}" if clashes[(c, s)] > 1 else s, rel, fmt)
-            for c, s, rel, fmt in found
-        ),
+        (SourceShape(c, c, f"{s}-{fmt}" if clashes[(c, s)] > 1 else s, rel, fmt) for c, s, rel, fmt in found),
         key=lambda s: (s.category, s.shape_id),
     )
 

@@ -18,7 +18,7 @@ import numpy as np
 from recon.data.sources import SourceShape
 from recon.seeding import rng
 
-__all__ = ["SPLITS", "split_counts", "split_by_ratios", "read_split_lists", "assign_splits"]
+__all__ = ["SPLITS", "assign_splits", "read_split_lists", "split_by_ratios", "split_counts"]
 
 SPLITS = ("train", "val", "test")
 

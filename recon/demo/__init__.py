@@ -14,4 +14,4 @@ from __future__ import annotations
 from recon.demo.dataset import make_demo_dataset, shape_id
 from recon.demo.shapes import DEMO_CATEGORIES, MAIN_VARIANT, PALETTES, generate_shape
 
-__all__ = ["make_demo_dataset", "generate_shape", "shape_id", "DEMO_CATEGORIES", "PALETTES", "MAIN_VARIANT"]
+__all__ = ["DEMO_CATEGORIES", "MAIN_VARIANT", "PALETTES", "generate_shape", "make_demo_dataset", "shape_id"]

@@ -20,7 +20,7 @@ from recon.demo.png import write_png
 from recon.demo.primitives import planar_uv
 from recon.demo.textures import make_texture
 
-__all__ = ["LAYOUTS", "write_shape", "write_taxonomy", "normalize_v2", "dump_json"]
+__all__ = ["LAYOUTS", "dump_json", "normalize_v2", "write_shape", "write_taxonomy"]
 
 LAYOUTS = ("v1", "v2")
 _OBJ = {"v1": "model.obj", "v2": "models/model_normalized.obj"}
@@ -87,7 +87,9 @@ def write_shape(shape_dir: Path, layout: str, shape_id: str, parts: list, params
             tex_file[name] = fname
 
     verts = [np.asarray(m.vertices, dtype=np.float64) for _, m, _ in parts]
-    uvs = [planar_uv(v, (0, 2)) if mat in tex_file else None for v, (_, _, mat) in zip(verts, parts)]
+    uvs = [
+        planar_uv(v, (0, 2)) if mat in tex_file else None for v, (_, _, mat) in zip(verts, parts, strict=True)
+    ]
     all_v = np.concatenate(verts, axis=0)
     if layout == "v2":
         normalized, center, diag = normalize_v2(all_v)
@@ -99,7 +101,7 @@ def write_shape(shape_dir: Path, layout: str, shape_id: str, parts: list, params
     mtl_name = Path(obj_rel).with_suffix(".mtl").name
     obj_parts = [
         ObjPart(name=name, vertices=v, faces=np.asarray(m.faces, dtype=np.int64), material=mat, uv=uv)
-        for (name, m, mat), v, uv in zip(parts, verts, uvs)
+        for (name, m, mat), v, uv in zip(parts, verts, uvs, strict=True)
     ]
     header = f"recon.demo procedural shape {shape_id}"
     _write_text(obj_path, format_obj(obj_parts, mtl_name, header=header))
@@ -115,7 +117,7 @@ def write_shape(shape_dir: Path, layout: str, shape_id: str, parts: list, params
     if layout == "v2":
         info = {
             "id": shape_id,
-            "numVertices": int(len(all_v)),
+            "numVertices": len(all_v),
             "min": [round(float(x), 6) + 0.0 for x in all_v.min(axis=0)],
             "max": [round(float(x), 6) + 0.0 for x in all_v.max(axis=0)],
             "centroid": [round(float(x), 6) + 0.0 for x in all_v.mean(axis=0)],

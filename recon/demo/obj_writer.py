@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ObjPart", "Material", "format_obj", "format_mtl"]
+__all__ = ["Material", "ObjPart", "format_mtl", "format_obj"]
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,11 @@ def _clean(values: np.ndarray) -> np.ndarray:
 
 def _rows(prefix: str, values: np.ndarray) -> list[str]:
     arr = _clean(values)
-    fmt = prefix + " " + " ".join(["%.6f"] * arr.shape[1])
-    return [fmt % tuple(row) for row in arr.tolist()]
+    return [prefix + " " + " ".join(f"{x:.6f}" for x in row) for row in arr.tolist()]
 
 
 def _fmt3(values: Sequence[float]) -> str:
-    return " ".join("%.6f" % v for v in _clean(np.asarray(values, dtype=np.float64)).tolist())
+    return " ".join(f"{v:.6f}" for v in _clean(np.asarray(values, dtype=np.float64)).tolist())
 
 
 def format_obj(parts: Sequence[ObjPart], mtllib: str, header: str | None = None) -> str:
@@ -106,12 +105,12 @@ def format_obj(parts: Sequence[ObjPart], mtllib: str, header: str | None = None)
             lines.extend(_rows("vt", uv))
             ft = faces + vt_base
             lines.extend(
-                "f %d/%d %d/%d %d/%d" % (a, ta, b, tb, c, tc)
-                for (a, b, c), (ta, tb, tc) in zip(fv.tolist(), ft.tolist())
+                f"f {a}/{ta} {b}/{tb} {c}/{tc}"
+                for (a, b, c), (ta, tb, tc) in zip(fv.tolist(), ft.tolist(), strict=True)
             )
             vt_base += len(uv)
         else:
-            lines.extend("f %d %d %d" % tuple(f) for f in fv.tolist())
+            lines.extend(f"f {a} {b} {c}" for a, b, c in fv.tolist())
         v_base += len(verts)
     return "\n".join(lines) + "\n"
 
@@ -131,7 +130,7 @@ def format_mtl(materials: Sequence[Material], header: str | None = None) -> str:
         lines.append(f"Ka {_fmt3(m.ka)}")
         lines.append(f"Kd {_fmt3(m.kd)}")
         lines.append(f"Ks {_fmt3(m.ks)}")
-        lines.append("Ns %.6f" % m.ns)
+        lines.append(f"Ns {m.ns:.6f}")
         lines.append("d 1")
         lines.append("illum 2")
         if m.map_kd:

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["encode_png", "write_png", "PNG_SIGNATURE"]
+__all__ = ["PNG_SIGNATURE", "encode_png", "write_png"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MAX_STORED = 65535

@@ -17,15 +17,15 @@ from trimesh import transformations as tf
 __all__ = [
     "Z_TO_Y",
     "box",
-    "rod",
-    "disk",
     "cone",
+    "disk",
     "frustum",
-    "sphere",
-    "revolve_y",
-    "tube_arc",
-    "rotated_about",
     "planar_uv",
+    "revolve_y",
+    "rod",
+    "rotated_about",
+    "sphere",
+    "tube_arc",
 ]
 
 #: 4x4 rotation taking trimesh's +Z axis (cylinders, cones, revolves) to +Y (up).

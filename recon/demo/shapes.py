@@ -34,7 +34,7 @@ from recon.demo.primitives import (
 )
 from recon.demo.textures import draw_texture
 
-__all__ = ["DEMO_CATEGORIES", "PALETTES", "MAIN_VARIANT", "BUILDERS", "generate_shape", "Part"]
+__all__ = ["BUILDERS", "DEMO_CATEGORIES", "MAIN_VARIANT", "PALETTES", "Part", "generate_shape"]
 
 #: One part of a shape: ``(name, closed mesh, material name)``.
 Part = tuple[str, trimesh.Trimesh, str]
@@ -443,7 +443,7 @@ def _bottle(d: Draw):
         bulge = d.uniform("bulge", 0.15, 0.35)
         ys = np.linspace(0.0, hb, 9)
         rs = R * (1.0 - bulge + bulge * np.sin(np.pi * ys / hb))
-        body = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in zip(rs, ys)]
+        body = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in zip(rs, ys, strict=True)]
         r_top = float(rs[-1])
     t = np.linspace(0.0, 1.0, 7)[1:]
     shoulder = [(float(nr + (r_top - nr) * (0.5 + 0.5 * np.cos(np.pi * u))), float(hb + hs * u)) for u in t]

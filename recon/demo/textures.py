@@ -8,7 +8,7 @@ import numpy as np
 
 from recon.demo.draw import Draw
 
-__all__ = ["draw_texture", "make_texture", "TEXTURE_SIZE"]
+__all__ = ["TEXTURE_SIZE", "draw_texture", "make_texture"]
 
 TEXTURE_SIZE = 64
 
@@ -30,8 +30,8 @@ def draw_texture(d: Draw) -> dict[str, Any]:
         g = r * d.uniform("light_green_ratio", 0.6, 0.78)
         b = g * d.uniform("light_blue_ratio", 0.45, 0.7)
         dark = d.uniform("dark_ratio", 0.5, 0.8)
-        d.set("color_a", [int(round(r)), int(round(g)), int(round(b))])
-        d.set("color_b", [int(round(r * dark)), int(round(g * dark)), int(round(b * dark))])
+        d.set("color_a", [round(r), round(g), round(b)])
+        d.set("color_b", [round(r * dark), round(g * dark), round(b * dark)])
         d.integer("stripes", 3, 9)
         d.uniform("wobble", 0.0, 3.0)
         d.uniform("phase", 0.0, 2.0 * np.pi)

@@ -94,8 +94,8 @@ def inspect_mesh(vertices: np.ndarray, faces: np.ndarray, degenerate_area: float
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     finite_vertex = np.isfinite(vertices).all(axis=1)
     report = {
-        "vertices": int(len(vertices)),
-        "faces": int(len(faces)),
+        "vertices": len(vertices),
+        "faces": len(faces),
         "nonfinite_vertices": int((~finite_vertex).sum()),
         "degenerate_faces": 0,
         "duplicate_faces": 0,

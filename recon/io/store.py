@@ -23,7 +23,7 @@ import recon
 from recon.config import config_digest
 from recon.io.atomic import atomic_path
 
-__all__ = ["FORMAT_VERSION", "provenance", "write_store", "write_array", "open_store"]
+__all__ = ["FORMAT_VERSION", "open_store", "provenance", "write_array", "write_store"]
 
 #: Version of docs/data_format.md that a store follows; bumped on incompatible changes.
 FORMAT_VERSION = 1

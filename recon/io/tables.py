@@ -14,7 +14,7 @@ from typing import Any
 
 from recon.io.atomic import atomic_write_text
 
-__all__ = ["format_value", "write_tsv", "read_tsv"]
+__all__ = ["format_value", "read_tsv", "write_tsv"]
 
 
 def format_value(value: Any) -> str:

@@ -96,9 +96,7 @@ def test_v1_layout_paths_and_taxonomy(v1):
         t["synsetId"] == DEMO_CATEGORIES[t["name"]] and t["numInstances"] == N and t["children"] == []
         for t in tax
     )
-    assert sorted(p.name for p in root.iterdir()) == sorted(
-        list(DEMO_CATEGORIES.values()) + ["taxonomy.json"]
-    )
+    assert sorted(p.name for p in root.iterdir()) == sorted([*DEMO_CATEGORIES.values(), "taxonomy.json"])
     ids = set()
     for r in records:
         assert re.fullmatch(r"[0-9a-f]{32}", r["shape_id"])

@@ -14,13 +14,21 @@ from tests.meshes import BAD_MESHES, TEST_LIMITS
 
 
 def _config(**ingest):
-    return resolve_config({"source": {"kind": "folder", "path": "unused"}, "ingest": {**TEST_LIMITS, **ingest}})
+    return resolve_config(
+        {"source": {"kind": "folder", "path": "unused"}, "ingest": {**TEST_LIMITS, **ingest}}
+    )
 
 
 def _ingest(path, store, config, fmt=None):
     return ingest_shape(
-        path, store, category="c", category_name="c", shape_id=path.stem, source_path=path.name,
-        source_format=fmt or path.suffix.lstrip("."), config=config,
+        path,
+        store,
+        category="c",
+        category_name="c",
+        shape_id=path.stem,
+        source_path=path.name,
+        source_format=fmt or path.suffix.lstrip("."),
+        config=config,
     )
 
 
@@ -43,7 +51,9 @@ def test_too_large_file_is_not_loaded(tmp_path):
     path = tmp_path / "big.obj"
     trimesh.creation.icosphere(3).export(path)
     row = _ingest(path, tmp_path / "s.zarr", _config(max_file_mb=0.01, max_faces=10**6))
-    assert row["reason"].startswith("absurdly large file: 0.") and "> ingest.max_file_mb = 0.01" in row["reason"]
+    assert (
+        row["reason"].startswith("absurdly large file: 0.") and "> ingest.max_file_mb = 0.01" in row["reason"]
+    )
     assert row["loads"] is False and row["faces"] is None
 
 
@@ -86,18 +96,66 @@ def test_scan_and_ledger(tmp_path, mesh_folder):
     stores = []
     for r in sources:
         store = tmp_path / "shapes" / r["category"] / f"{r['shape_id']}.zarr"
-        ingest_shape(mesh_folder / r["source_path"], store, category=r["category"],
-                     category_name=r["category_name"], shape_id=r["shape_id"], source_path=r["source_path"],
-                     source_format=r["source_format"], config=config)
+        ingest_shape(
+            mesh_folder / r["source_path"],
+            store,
+            category=r["category"],
+            category_name=r["category_name"],
+            shape_id=r["shape_id"],
+            source_path=r["source_path"],
+            source_format=r["source_format"],
+            config=config,
+        )
         stores.append(store)
-    counts = build_ledger(tmp_path / "sources.tsv", stores, tmp_path / "ledger.tsv", tmp_path / "manifest.tsv",
-                          tmp_path / "summary.tsv")
+    counts = build_ledger(
+        tmp_path / "sources.tsv",
+        stores,
+        tmp_path / "ledger.tsv",
+        tmp_path / "manifest.tsv",
+        tmp_path / "summary.tsv",
+    )
     assert counts == {"ok": 5, "quarantined": len(BAD_MESHES)}
     ledger = read_tsv(tmp_path / "ledger.tsv")
-    assert [(r["category"], r["shape_id"]) for r in ledger] == sorted((r["category"], r["shape_id"]) for r in sources)
+    assert [(r["category"], r["shape_id"]) for r in ledger] == sorted(
+        (r["category"], r["shape_id"]) for r in sources
+    )
     assert {r["split"] for r in ledger} == {r["split"] for r in sources}
     summary = {r["category"]: r for r in read_tsv(tmp_path / "summary.tsv")}
     assert summary["bad"]["quarantined"] == str(len(BAD_MESHES)) and summary["boxes"]["ok"] == "2"
     with pytest.raises(ValueError, match="scanned shapes have no ingest store"):
-        build_ledger(tmp_path / "sources.tsv", stores[1:], tmp_path / "l.tsv", tmp_path / "m.tsv",
-                     tmp_path / "s.tsv")
+        build_ledger(
+            tmp_path / "sources.tsv", stores[1:], tmp_path / "l.tsv", tmp_path / "m.tsv", tmp_path / "s.tsv"
+        )
+
+
+def test_demo_v1_and_v2_land_in_the_same_canonical_frame(tmp_path):
+    """v2 models are v1 models rescaled and recentred; the canonical frame must undo that."""
+    from recon.data.sources import discover_shapenet
+    from recon.demo import make_demo_dataset
+
+    worlds = {}
+    for layout in ("v1", "v2"):
+        root = tmp_path / layout
+        make_demo_dataset(root, seed=0, layout=layout, shapes_per_category=1)
+        config = resolve_config({"source": {"kind": f"shapenet_{layout}", "path": str(root)}})
+        for s in discover_shapenet(root, layout):
+            store = tmp_path / "stores" / layout / f"{s.shape_id}.zarr"
+            row = ingest_shape(
+                root / s.path,
+                store,
+                category=s.category,
+                category_name=s.category_name,
+                shape_id=s.shape_id,
+                source_path=s.path,
+                source_format=s.format,
+                config=config,
+            )
+            assert row["status"] == "ok", row
+            worlds[(layout, s.category_name)] = open_store(store)["mesh/vertices"][...]
+    names = {name for _, name in worlds}
+    assert names == {"airplane", "bottle", "chair", "lamp", "mug", "table"}
+    for name in names:
+        v1, v2 = worlds[("v1", name)], worlds[("v2", name)]
+        # Both within the unit sphere and equal up to float32 rounding of the two files (%.6f).
+        assert np.linalg.norm(v1, axis=1).max() == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(v1, v2, atol=1e-4)

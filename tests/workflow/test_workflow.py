@@ -28,7 +28,10 @@ def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error."""
     proc = subprocess.run(
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -51,8 +54,9 @@ def test_snakefmt_clean():
     snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
     if snakefmt is None:
         pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
-    proc = subprocess.run([snakefmt, "--check", "Snakefile", "workflow"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [snakefmt, "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -83,7 +87,8 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
         trees.append({**_tree(workdir / "results"), **_tree(workdir / "resources")})
         summary = read_tsv(workdir / "results" / "ingest" / "summary.tsv")
         assert [(r["category_name"], r["ok"], r["quarantined"]) for r in summary] == [
-            (n, "2", "0") for n in ("airplane", "bottle", "chair", "lamp", "mug", "table")]
+            (n, "2", "0") for n in ("airplane", "bottle", "chair", "lamp", "mug", "table")
+        ]
     a, b = trees
     assert len(a) > 12 * 3  # 12 stores (zarr.json + 2 arrays each) plus tables and the demo files
     assert sorted(a) == sorted(b)
@@ -91,11 +96,14 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
 
 
 def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder):
-    workdir = make_workdir(tmp_path, {
-        "source": {"kind": "folder", "path": str(mesh_folder)},
-        "ingest": TEST_LIMITS,
-        "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
-    })
+    workdir = make_workdir(
+        tmp_path,
+        {
+            "source": {"kind": "folder", "path": str(mesh_folder)},
+            "ingest": TEST_LIMITS,
+            "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
+        },
+    )
     run_snakemake(workdir, "--cores", "2", "ingest")
     ledger = {r["shape_id"]: r for r in read_tsv(workdir / "results" / "ingest" / "ledger.tsv")}
     for name, _, reason in BAD_MESHES.values():

@@ -39,17 +39,26 @@ def get_scan_input(wildcards):
     return []
 
 
+_SCANNED = {}
+
+
 def scanned_shapes():
-    """Rows of results/ingest/sources.tsv, once the scan_sources checkpoint has run."""
-    return read_tsv(checkpoints.scan_sources.get().output[0])
+    """{(category, shape_id): row} of results/ingest/sources.tsv, once scan_sources has run.
+
+    Read once per version of the file: the input functions below run once per shape, and a
+    real ShapeNet copy has tens of thousands.
+    """
+    path = checkpoints.scan_sources.get().output[0]
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _SCANNED:
+        _SCANNED.clear()
+        _SCANNED[key] = {(r["category"], r["shape_id"]): r for r in read_tsv(path)}
+    return _SCANNED[key]
 
 
 def get_source_row(wildcards):
     """The sources.tsv row of {category}/{shape}."""
-    for row in scanned_shapes():
-        if row["category"] == wildcards.category and row["shape_id"] == wildcards.shape:
-            return row
-    raise ValueError(f"{wildcards.category}/{wildcards.shape} is not in sources.tsv")
+    return scanned_shapes()[(wildcards.category, wildcards.shape)]
 
 
 def get_source_mesh_path(wildcards):
@@ -66,8 +75,8 @@ def get_source_mesh(wildcards):
 def get_ingest_stores(wildcards):
     """Every scanned shape's ingest store."""
     return [
-        f"results/ingest/shapes/{r['category']}/{r['shape_id']}.zarr"
-        for r in scanned_shapes()
+        f"results/ingest/shapes/{category}/{shape}.zarr"
+        for category, shape in scanned_shapes()
     ]
 
 

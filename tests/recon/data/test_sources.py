@@ -15,8 +15,12 @@ def _shapenet(root, version, models):
     names = {"03001627": "chair", "02691156": "airplane,aeroplane,plane"}
     (root).mkdir(parents=True, exist_ok=True)
     (root / "taxonomy.json").write_text(
-        json.dumps([{"synsetId": s, "name": names[s], "children": [], "numInstances": len(ids)}
-                    for s, ids in models.items()])
+        json.dumps(
+            [
+                {"synsetId": s, "name": names[s], "children": [], "numInstances": len(ids)}
+                for s, ids in models.items()
+            ]
+        )
     )
     mesh = trimesh.creation.box()
     for synset, ids in models.items():
@@ -34,7 +38,10 @@ def test_shapenet_layouts(tmp_path, version):
     (root / "README.txt").write_text("not a synset")
     shapes = discover_shapenet(root, version)
     assert [(s.category, s.shape_id) for s in shapes] == [
-        ("02691156", "c3"), ("03001627", "a1"), ("03001627", "b2")]
+        ("02691156", "c3"),
+        ("03001627", "a1"),
+        ("03001627", "b2"),
+    ]
     assert shapes[0].category_name == "airplane"
     assert shapes[1].category_name == "chair"
     expected = "model.obj" if version == "v1" else "models/model_normalized.obj"

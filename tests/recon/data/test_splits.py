@@ -11,7 +11,9 @@ RATIOS = {"train": 0.7, "val": 0.1, "test": 0.2}
 
 
 def _shapes(category, n, name=None):
-    return [SourceShape(category, name or category, f"{i:04x}", f"{category}/{i}.obj", "obj") for i in range(n)]
+    return [
+        SourceShape(category, name or category, f"{i:04x}", f"{category}/{i}.obj", "obj") for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 8, 10, 101, 6778])

@@ -24,8 +24,12 @@ def test_formats_round_trip_geometry(tmp_path, fmt):
 
 def test_glb_scene_nodes_are_transformed_and_concatenated(tmp_path):
     scene = trimesh.Scene()
-    scene.add_geometry(trimesh.creation.box(), transform=trimesh.transformations.translation_matrix([5, 0, 0]))
-    scene.add_geometry(trimesh.creation.box(), transform=trimesh.transformations.translation_matrix([-5, 0, 0]))
+    scene.add_geometry(
+        trimesh.creation.box(), transform=trimesh.transformations.translation_matrix([5, 0, 0])
+    )
+    scene.add_geometry(
+        trimesh.creation.box(), transform=trimesh.transformations.translation_matrix([-5, 0, 0])
+    )
     path = tmp_path / "two.glb"
     scene.export(path)
     vertices, faces = load_mesh(path)
@@ -38,8 +42,11 @@ def test_glb_scene_nodes_are_transformed_and_concatenated(tmp_path):
     [
         ("empty.obj", b"", "empty file (0 bytes)"),
         ("bad.glb", b"\x00garbage" * 8, "unreadable glb file: ValueError"),
-        ("bad.ply", b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1 2\n",
-         "unreadable ply file"),
+        (
+            "bad.ply",
+            b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1 2\n",
+            "unreadable ply file",
+        ),
         ("bad.off", b"OFF\n3 1 0\n0 0 0\n1 0 0\n", "unreadable off file"),
         ("junk.obj", bytes(range(256)), "unreadable obj file: no geometry found"),
         ("index.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", "unreadable obj file: IndexError"),

@@ -34,10 +34,14 @@ def test_unit_sphere_centroid_is_area_weighted_not_vertex_mean():
 
 def test_unit_sphere_matches_disn_sampling_estimate():
     """DISN estimates centre and radius from 16,384 area-weighted samples; ours is their limit."""
-    mesh = trimesh.util.concatenate([
-        trimesh.creation.box((1.0, 0.2, 0.6)),
-        trimesh.creation.cylinder(0.1, 1.5, transform=trimesh.transformations.translation_matrix([0.4, -0.8, 0])),
-    ])
+    mesh = trimesh.util.concatenate(
+        [
+            trimesh.creation.box((1.0, 0.2, 0.6)),
+            trimesh.creation.cylinder(
+                0.1, 1.5, transform=trimesh.transformations.translation_matrix([0.4, -0.8, 0])
+            ),
+        ]
+    )
     n = normalization(mesh.vertices, mesh.faces, "unit_sphere")
     samples, _ = trimesh.sample.sample_surface(mesh, 16384, seed=0)
     disn_center = samples.mean(axis=0)

@@ -35,10 +35,10 @@ def test_polygon_soup_is_merged_by_position():
 def test_open_flipped_duplicated_degenerate_parts():
     box = trimesh.creation.box()
     faces = box.faces.copy()
-    faces[0] = faces[0][::-1]                        # one flipped triangle
-    faces = np.vstack([faces, faces[5:7]])           # two duplicated triangles
-    faces = np.vstack([faces, [[0, 0, 1]]])          # a triangle repeating a vertex
-    far = trimesh.creation.box().vertices + 10       # a second, separate component
+    faces[0] = faces[0][::-1]  # one flipped triangle
+    faces = np.vstack([faces, faces[5:7]])  # two duplicated triangles
+    faces = np.vstack([faces, [[0, 0, 1]]])  # a triangle repeating a vertex
+    far = trimesh.creation.box().vertices + 10  # a second, separate component
     vertices = np.vstack([box.vertices, far])
     faces = np.vstack([faces, box.faces + 8])
     r = inspect_mesh(vertices, faces)
@@ -46,7 +46,7 @@ def test_open_flipped_duplicated_degenerate_parts():
     assert r["degenerate_faces"] == 1
     assert r["duplicate_faces"] == 2
     assert r["components"] == 2
-    assert not r["watertight"]          # duplicated triangles put 4 faces on some edges
+    assert not r["watertight"]  # duplicated triangles put 4 faces on some edges
     assert not r["winding_consistent"]  # the flipped triangle
     assert quarantine_reason(r, max_faces=100) is None  # soups are usable
 
@@ -76,8 +76,10 @@ def test_nonfinite_and_zero_area_and_empty():
 
 def test_too_many_faces():
     ico = trimesh.creation.icosphere(1)
-    assert quarantine_reason(inspect_mesh(ico.vertices, ico.faces), 79) == \
-        "absurdly large: 80 faces > ingest.max_faces = 79"
+    assert (
+        quarantine_reason(inspect_mesh(ico.vertices, ico.faces), 79)
+        == "absurdly large: 80 faces > ingest.max_faces = 79"
+    )
 
 
 def test_tiny_but_valid_mesh_is_not_degenerate():

@@ -12,11 +12,10 @@ from recon.io.tables import format_value, read_tsv, write_tsv
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "store.zarr"
-    with pytest.raises(RuntimeError):
-        with atomic_path(out) as tmp:
-            tmp.mkdir()
-            (tmp / "half").write_text("written")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.mkdir()
+        (tmp / "half").write_text("written")
+        raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -36,8 +35,9 @@ def test_tsv_round_trip_and_formatting(tmp_path):
     rows = [{"a": 1, "b": True, "c": 0.1, "d": None, "e": [1.5, -2.0], "f": "x\ty"}]
     write_tsv(tmp_path / "t.tsv", rows, ["a", "b", "c", "d", "e", "f"])
     assert (tmp_path / "t.tsv").read_text() == "a\tb\tc\td\te\tf\n1\ttrue\t0.1\t\t1.5,-2.0\tx y\n"
-    assert read_tsv(tmp_path / "t.tsv") == [{"a": "1", "b": "true", "c": "0.1", "d": "", "e": "1.5,-2.0",
-                                             "f": "x y"}]
+    assert read_tsv(tmp_path / "t.tsv") == [
+        {"a": "1", "b": "true", "c": "0.1", "d": "", "e": "1.5,-2.0", "f": "x y"}
+    ]
     assert format_value(False) == "false"
 
 
@@ -66,9 +66,8 @@ def test_config_digest_depends_on_content_only():
 
 
 def test_failed_store_write_leaves_no_store(tmp_path):
-    with pytest.raises(ValueError):
-        with write_store(tmp_path / "s.zarr", {}) as root:
-            write_array(root, "a", np.ones(3), ("i",))
-            raise ValueError("boom")
+    with pytest.raises(ValueError), write_store(tmp_path / "s.zarr", {}) as root:
+        write_array(root, "a", np.ones(3), ("i",))
+        raise ValueError("boom")
     assert not (tmp_path / "s.zarr").exists()
     assert list(tmp_path.iterdir()) == []
