@@ -7,6 +7,7 @@ leaves a half-written output that a later run would take for a finished one.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -33,7 +34,8 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling path to write into; rename it onto ``path`` on success.
 
     Works for files and folders (a Zarr store is a folder). An existing ``path`` is replaced.
-    On an exception the temporary path is removed and ``path`` is left untouched.
+    On an exception the temporary path is removed and ``path`` is left untouched; temporary
+    siblings left by a killed earlier writer of ``path`` are removed first.
 
     Example:
         >>> with atomic_path(out) as tmp:  # doctest: +SKIP
@@ -41,6 +43,10 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A process killed outright (SIGKILL, node failure) cannot clean up after itself; its
+    # leftovers are removed by the next writer of the same path (there is one writer per path).
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        _remove(stale)
     tmp = _temp_sibling(path)
     try:
         yield tmp

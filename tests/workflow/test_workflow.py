@@ -7,8 +7,10 @@ with its own config/config.yaml, so the repository is never written to.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,73 @@ def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder)
     assert jobs == [["ingest_shape", "1"]], out
     assert kept.stat().st_mtime_ns == before
     assert (workdir / "results" / "ingest" / "ledger.tsv").read_bytes() == ledger_before
+
+
+def test_killed_run_resumes_without_redoing_finished_shapes(tmp_path):
+    """SIGTERM a real run half-way; the rerun keeps every finished store and ends like a clean run."""
+    workdir = make_workdir(tmp_path, {"demo": {"shapes_per_category": 2}})
+    shapes = workdir / "results" / "ingest" / "shapes"
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--cores", "1", "ingest"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(shapes.glob("*/*.zarr"))) < 4:
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    finished = {p: p.joinpath("zarr.json").stat().st_mtime_ns for p in shapes.glob("*/*.zarr")}
+    assert 4 <= len(finished) < 12
+    assert not (workdir / "results" / "ingest" / "ledger.tsv").exists()
+    # No half-written store is left under its final name (temporary names start with ".").
+    assert all((p / "zarr.json").is_file() for p in finished)
+
+    run_snakemake(workdir, "--cores", "2", "ingest")
+    assert {p: p.joinpath("zarr.json").stat().st_mtime_ns for p in finished} == finished
+    assert len(list(shapes.glob("*/*.zarr"))) == 12
+    assert not list(shapes.glob("*/.*"))  # no temporary leftovers
+    ledger = read_tsv(workdir / "results" / "ingest" / "ledger.tsv")
+    assert len(ledger) == 12 and {r["status"] for r in ledger} == {"ok"}
+
+
+def test_shapenet_v2_copy_with_split_lists_selection_and_a_missing_model(tmp_path):
+    """A user's ShapeNetCore.v2 copy: category selection by name, DISN-style lists, a missing mesh."""
+    from recon.demo import make_demo_dataset
+
+    root = tmp_path / "ShapeNetCore.v2"
+    records = make_demo_dataset(root, seed=3, layout="v2", categories=["mug", "lamp"], shapes_per_category=3)
+    mugs = sorted(r["shape_id"] for r in records if r["category"] == "mug")
+    lamps = sorted(r["shape_id"] for r in records if r["category"] == "lamp")
+    (root / "03797390" / mugs[2] / "models" / "model_normalized.obj").unlink()
+    lists = tmp_path / "splits"
+    lists.mkdir()
+    (lists / "03797390_train.lst").write_text(f"{mugs[0]}\n{mugs[2]}\n")
+    (lists / "03797390_test.lst").write_text(f"{mugs[1]}\n")
+    (lists / "03636649_train.lst").write_text(f"{lamps[0]}\n")  # lamps are not selected anyway
+    workdir = make_workdir(
+        tmp_path,
+        {
+            "source": {"kind": "shapenet_v2", "path": str(root)},
+            "selection": {"categories": ["mug"]},
+            "splits": {"lists": str(lists)},
+        },
+    )
+    run_snakemake(workdir, "--cores", "2", "ingest")
+    ledger = {r["shape_id"]: r for r in read_tsv(workdir / "results" / "ingest" / "ledger.tsv")}
+    assert set(ledger) == set(mugs)
+    assert {k: (r["split"], r["status"]) for k, r in ledger.items()} == {
+        mugs[0]: ("train", "ok"),
+        mugs[1]: ("test", "ok"),
+        mugs[2]: ("train", "quarantined"),
+    }
+    assert ledger[mugs[2]]["reason"] == "file not found"
+    assert ledger[mugs[0]]["category_name"] == "mug"
+    assert [r["shape_id"] for r in read_tsv(workdir / "results" / "ingest" / "manifest.tsv")] == mugs[:2]

@@ -19,6 +19,16 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_atomic_path_removes_leftovers_of_a_killed_writer(tmp_path):
+    stale = tmp_path / ".s.zarr.tmp-123-abcd"
+    (stale / "c").mkdir(parents=True)
+    other = tmp_path / ".t.zarr.tmp-123-abcd"
+    other.mkdir()
+    with atomic_path(tmp_path / "s.zarr") as tmp:
+        tmp.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.zarr.tmp-123-abcd", "s.zarr"]
+
+
 def test_atomic_path_replaces_existing(tmp_path):
     out = tmp_path / "d"
     (out / "old").mkdir(parents=True)
