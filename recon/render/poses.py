@@ -1,0 +1,494 @@
+"""Camera pose presets: the anchors' viewpoint distributions, drawn from a generator the caller seeds.
+
+A :class:`PosePreset` draws one :class:`Pose` per ``(view, attempt)``. ``attempt`` counts the
+redraws of the same view after the renderer rejected a pose (the object touches the image
+border, as DISN's ``check_valid``); attempt 0 is the first draw. The caller seeds one generator
+per draw, ``recon.seeding.rng(seed, "render", category, shape_id, view, attempt)``; nothing in
+this module seeds anything.
+
+**Draw order** (fixed, part of the reproducibility contract): every :meth:`PosePreset.draw` makes
+exactly one call, ``u = rng.random(8)``, and maps the eight standard uniforms in this order::
+
+    u[0] azimuth   u[1] elevation   u[2] in-plane   u[3] distance (or distance ratio)
+    u[4] field of view   u[5], u[6], u[7] shift x, y, z
+
+each as ``lo + (hi - lo) * u[i]`` over the range that applies (a fixed value has ``lo == hi``
+and ignores its uniform). Every preset consumes the same eight numbers, so changing one range
+never changes the values drawn for the others.
+
+Presets (angles in degrees, ``U(a, b)`` uniform; 35 mm lens on a 32 mm sensor unless stated):
+
+==============  =====  =========  ==================================================================
+name            views  size       distribution
+==============  =====  =========  ==================================================================
+``disn_easy``   36     224x224    az = 10 (i + 1) + U(-5, 5); el = U(20, 30); in-plane 0;
+                                  ratio = U(0.65, 1.0), distance = 1.75 ratio; no shift
+``disn_hard``   36     224x224    az as easy; el = U(0, 45); attempts 0-3: ratio = U(0.60, 1.0),
+                                  shift = U(-0.2, 0.2)^3; attempts >= 4: ratio = U(0.75, 1.10),
+                                  shift = U(-0.1, 0.1)^3 (DISN's fallback after 4 tries)
+``r2n2``        24     137x137    az = U(0, 360); el = U(25, 30); in-plane 0; ratio = U(0.65, 0.95),
+                                  distance = 1.75 ratio
+``genre``       20     256x256    az = U(0, 360); el = U(-20, 40) (our choice); distance 2.2;
+                                  50 mm lens on a 30.6 mm sensor (FOV 34.0)
+==============  =====  =========  ==================================================================
+
+and :func:`random5dof` for user ranges over all five camera degrees of freedom (azimuth,
+elevation, in-plane, distance, field of view) plus an optional object shift.
+
+Sources (``shared/reference/anchors.md``): DISN A1 (``render_blender.py``: ``current_rot_value``
+steps by ``360 / views`` before each view, so view ``i`` is centred on ``(i + 1) * 360 / views``;
+DISN records the azimuth unwrapped, up to 365 for the last view, and so do we); 3D-R2N2 A3
+(``render_models.py``; the FOV field "25" of its metadata is ignored by its renderer, which keeps
+Blender's default 35 mm / 32 mm lens); GenRe A4 (issue #11: "randomized the azimuth and
+elevation", distance fixed at 2.2; ``util/util_img.py``: focal 0.05 m, sensor 0.0306 m, renders of
+480x480 that the networks resize to 256x256, ``MarrnetBaseModel.im_size``; we render 256x256
+directly, which keeps the field of view).
+
+GenRe publishes no elevation range. Our choice, U(-20, 40), contains the elevations of the other
+anchors' easy sets (3D-R2N2 25-30, DISN easy 20-30) and most of DISN hard (0-45), and adds views
+from slightly below, which real photographs (Pix3D, GenRe's real-image benchmark) also contain;
+steep top-down views are left out because they are rare in photographs of furniture and vehicles.
+
+Units: distances and shifts are in world units, exactly as the anchors state them. The anchors
+render ShapeNet meshes as stored (bounding-box diagonal about 1, so a radius about 0.5), while
+recon's default world frame is unit-sphere normalized (radius 1); ``PosePreset.scale`` multiplies
+every drawn distance and shift (not the distance ratio) to adapt the framing, e.g.
+``get_preset("disn_easy", scale=2.0)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recon.render.cameras import focal_from_fov, fov_deg
+
+__all__ = [
+    "N_UNIFORMS",
+    "PRESETS",
+    "Pose",
+    "PosePreset",
+    "get_preset",
+    "random5dof",
+]
+
+Range = tuple[float, float]
+
+#: Number of standard uniforms one draw consumes (``rng.random(N_UNIFORMS)``).
+N_UNIFORMS = 8
+
+DISN_MAX_DISTANCE = 1.75
+
+
+def _finite(x, name: str) -> float:
+    v = float(x)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return v + 0.0  # -0.0 -> 0.0
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One camera pose: viewpoint, lens and object shift. All values are Python floats.
+
+    Attributes:
+        azimuth_deg: azimuth in degrees, as drawn (not wrapped; DISN's last view may exceed 360).
+        elevation_deg: elevation in degrees, in [-90, 90].
+        inplane_deg: in-plane rotation in degrees, positive = image content counter-clockwise
+            (:func:`recon.render.cameras.look_at`).
+        distance: camera distance from the origin in world units.
+        focal_mm: lens focal length in mm.
+        sensor_mm: sensor width in mm (Blender ``sensor_fit='HORIZONTAL'``).
+        shift: (x, y, z) translation of the object in world units, applied before imaging.
+        distance_ratio: DISN / 3D-R2N2 distance ratio (``distance = ratio * 1.75 * scale``) where
+            the preset draws one, else None.
+    """
+
+    azimuth_deg: float
+    elevation_deg: float
+    inplane_deg: float
+    distance: float
+    focal_mm: float
+    sensor_mm: float
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    distance_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("azimuth_deg", "elevation_deg", "inplane_deg", "distance", "focal_mm", "sensor_mm"):
+            object.__setattr__(self, name, _finite(getattr(self, name), name))
+        shift = tuple(_finite(s, "shift") for s in self.shift)
+        if len(shift) != 3:
+            raise ValueError(f"shift must have 3 components, got {self.shift!r}")
+        object.__setattr__(self, "shift", shift)
+        if self.distance_ratio is not None:
+            object.__setattr__(self, "distance_ratio", _finite(self.distance_ratio, "distance_ratio"))
+        if not -90.0 <= self.elevation_deg <= 90.0:
+            raise ValueError(f"elevation must be in [-90, 90], got {self.elevation_deg}")
+        if self.distance <= 0 or self.focal_mm <= 0 or self.sensor_mm <= 0:
+            raise ValueError("distance, focal_mm and sensor_mm must be > 0")
+
+    @property
+    def fov_deg(self) -> float:
+        """Horizontal field of view in degrees, ``2 atan(sensor / (2 focal))``."""
+        return fov_deg(self.focal_mm, self.sensor_mm)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of every field (``shift`` as a list) plus the derived ``fov_deg``."""
+        d = dataclasses.asdict(self)
+        d["shift"] = list(self.shift)
+        d["fov_deg"] = self.fov_deg
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Pose:
+        """Inverse of :meth:`to_dict` (derived keys such as ``fov_deg`` are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "shift" in kwargs:
+            kwargs["shift"] = tuple(kwargs["shift"])
+        return cls(**kwargs)
+
+    def disn_metadata_row(self) -> list[float]:
+        """The pose as a line of DISN's ``rendering_metadata.txt``.
+
+        ``[az, el, inplane, distance_ratio, focal_mm, sensor_mm, max_distance, sx, sy, sz]`` with
+        ``max_distance = distance / distance_ratio`` and the shift in DISN's Blender (Z-up)
+        coordinates, ``(x, -z, y)`` of the world-frame shift (DISN's ``cam_read.py`` converts
+        back with ``(sx, sz, -sy)``).
+
+        Raises:
+            ValueError: the pose has no distance ratio.
+        """
+        if self.distance_ratio is None or self.distance_ratio <= 0:
+            raise ValueError("disn_metadata_row needs a pose with a positive distance_ratio")
+        sx, sy, sz = self.shift
+        return [
+            self.azimuth_deg,
+            self.elevation_deg,
+            self.inplane_deg,
+            self.distance_ratio,
+            self.focal_mm,
+            self.sensor_mm,
+            self.distance / self.distance_ratio,
+            sx,
+            -sz + 0.0,
+            sy,
+        ]
+
+
+def _range(value, name: str) -> Range:
+    lo, hi = (_finite(v, name) for v in value)
+    if lo > hi:
+        raise ValueError(f"{name}: lower bound {lo} exceeds upper bound {hi}")
+    return (lo, hi)
+
+
+def _uniform(r: Range, u: float) -> float:
+    lo, hi = r
+    return lo + (hi - lo) * float(u) if hi > lo else lo
+
+
+@dataclass(frozen=True)
+class PosePreset:
+    """A named camera distribution: image size, view count and the ranges each draw uses.
+
+    Attributes:
+        name: preset name.
+        views: views per shape.
+        width: image width in pixels.
+        height: image height in pixels.
+        azimuth: azimuth range in degrees; with ``azimuth_stratified`` it is the jitter added to
+            the view's centre ``(view + 1) * 360 / views``.
+        azimuth_stratified: DISN's scheme: view ``i`` is centred on ``(i + 1) * 360 / views``.
+        elevation: elevation range in degrees, within [-90, 90].
+        inplane: in-plane rotation range in degrees (positive = content counter-clockwise).
+        distance: camera distance range in world units; used when ``distance_ratio`` is None.
+        distance_ratio: ratio range; ``distance = ratio * max_distance * scale``.
+        max_distance: DISN / 3D-R2N2's ``MAX_CAMERA_DIST`` (1.75).
+        focal_mm: fixed focal length in mm (when ``fov`` is None).
+        sensor_mm: sensor width in mm.
+        fov: horizontal field-of-view range in degrees, drawn uniformly and converted to a focal
+            length; None keeps ``focal_mm``.
+        shift: half-width ``s`` of the object shift, drawn ``U(-s, s)`` per axis (0 = none).
+        fallback_after: attempts ``>= fallback_after`` use the fallback ranges (None = never).
+        fallback_distance_ratio: distance-ratio range of the fallback (None = unchanged).
+        fallback_shift: shift half-width of the fallback (None = unchanged).
+        scale: world units per anchor unit; multiplies drawn distances and shifts (see module doc).
+        description: one line saying where the distribution comes from.
+    """
+
+    name: str
+    views: int
+    width: int
+    height: int
+    azimuth: Range = (0.0, 360.0)
+    azimuth_stratified: bool = False
+    elevation: Range = (0.0, 0.0)
+    inplane: Range = (0.0, 0.0)
+    distance: Range | None = None
+    distance_ratio: Range | None = None
+    max_distance: float = DISN_MAX_DISTANCE
+    focal_mm: float = 35.0
+    sensor_mm: float = 32.0
+    fov: Range | None = None
+    shift: float = 0.0
+    fallback_after: int | None = None
+    fallback_distance_ratio: Range | None = None
+    fallback_shift: float | None = None
+    scale: float = 1.0
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("views", "width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{self.name}: {name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ("azimuth", "elevation", "inplane", "distance", "distance_ratio", "fov"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _range(value, f"{self.name}.{name}"))
+        if self.fallback_distance_ratio is not None:
+            object.__setattr__(
+                self,
+                "fallback_distance_ratio",
+                _range(self.fallback_distance_ratio, "fallback_distance_ratio"),
+            )
+        lo, hi = self.elevation
+        if lo < -90.0 or hi > 90.0:
+            raise ValueError(f"{self.name}: elevation must lie in [-90, 90], got {self.elevation}")
+        if (self.distance is None) == (self.distance_ratio is None):
+            raise ValueError(f"{self.name}: give exactly one of distance and distance_ratio")
+        for name in ("distance", "distance_ratio", "fallback_distance_ratio"):
+            r = getattr(self, name)
+            if r is not None and r[0] <= 0:
+                raise ValueError(f"{self.name}: {name} must be > 0, got {r}")
+        if self.fov is not None and not (self.fov[0] > 0.0 and self.fov[1] < 180.0):
+            raise ValueError(f"{self.name}: fov must lie in (0, 180), got {self.fov}")
+        for name in ("max_distance", "focal_mm", "sensor_mm", "scale"):
+            if not _finite(getattr(self, name), name) > 0:
+                raise ValueError(f"{self.name}: {name} must be > 0")
+        for name in ("shift", "fallback_shift"):
+            value = getattr(self, name)
+            if value is not None and not _finite(value, name) >= 0:
+                raise ValueError(f"{self.name}: {name} must be >= 0")
+        if self.fallback_after is not None and self.fallback_after < 0:
+            raise ValueError(f"{self.name}: fallback_after must be >= 0")
+
+    def ranges(self, view: int = 0, attempt: int = 0) -> dict[str, Range]:
+        """The ranges :meth:`draw` uses for ``(view, attempt)``, in world units and degrees.
+
+        Keys: ``azimuth``, ``elevation``, ``inplane``, ``distance``, ``distance_ratio`` (only where
+        the preset draws a ratio), ``fov``, ``shift`` (per axis).
+        """
+        self._check_view(view, attempt)
+        fallback = self.fallback_after is not None and attempt >= self.fallback_after
+        if self.azimuth_stratified:
+            centre = (view + 1) * 360.0 / self.views
+            azimuth = (centre + self.azimuth[0], centre + self.azimuth[1])
+        else:
+            azimuth = self.azimuth
+        out = {"azimuth": azimuth, "elevation": self.elevation, "inplane": self.inplane}
+        if self.distance_ratio is not None:
+            ratio = self.distance_ratio
+            if fallback and self.fallback_distance_ratio is not None:
+                ratio = self.fallback_distance_ratio
+            out["distance_ratio"] = ratio
+            k = self.max_distance * self.scale
+            out["distance"] = (ratio[0] * k, ratio[1] * k)
+        else:
+            out["distance"] = (self.distance[0] * self.scale, self.distance[1] * self.scale)
+        if self.fov is not None:
+            out["fov"] = self.fov
+        else:
+            f = fov_deg(self.focal_mm, self.sensor_mm)
+            out["fov"] = (f, f)
+        s = self.fallback_shift if fallback and self.fallback_shift is not None else self.shift
+        out["shift"] = (-s * self.scale, s * self.scale)
+        return out
+
+    def draw(self, rng: np.random.Generator, view: int, attempt: int = 0) -> Pose:
+        """Draw the pose of ``view`` at redraw ``attempt`` from ``rng`` (one ``rng.random(8)`` call).
+
+        Args:
+            rng: a generator the caller seeded for this (shape, view, attempt).
+            view: view index in ``[0, views)``.
+            attempt: 0 for the first draw of this view, +1 per rejected pose.
+
+        Returns:
+            The :class:`Pose`; ``distance_ratio`` is set where the preset draws one.
+        """
+        r = self.ranges(view, attempt)
+        u = rng.random(N_UNIFORMS)
+        ratio = None
+        if "distance_ratio" in r:
+            ratio = _uniform(r["distance_ratio"], u[3])
+            distance = ratio * self.max_distance * self.scale
+        else:
+            distance = _uniform(r["distance"], u[3])
+        if self.fov is not None:
+            focal = focal_from_fov(_uniform(r["fov"], u[4]), self.sensor_mm)
+        else:
+            focal = self.focal_mm
+        shift = tuple(_uniform(r["shift"], u[5 + i]) for i in range(3))
+        return Pose(
+            azimuth_deg=_uniform(r["azimuth"], u[0]),
+            elevation_deg=_uniform(r["elevation"], u[1]),
+            inplane_deg=_uniform(r["inplane"], u[2]),
+            distance=distance,
+            focal_mm=focal,
+            sensor_mm=self.sensor_mm,
+            shift=shift,
+            distance_ratio=ratio,
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of the preset's fields (ranges as lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def _check_view(self, view: int, attempt: int) -> None:
+        if not 0 <= view < self.views:
+            raise ValueError(f"{self.name}: view must be in [0, {self.views}), got {view}")
+        if attempt < 0:
+            raise ValueError(f"{self.name}: attempt must be >= 0, got {attempt}")
+
+
+def random5dof(
+    views: int,
+    width: int,
+    height: int,
+    azimuth: Range = (0.0, 360.0),
+    elevation: Range = (-10.0, 60.0),
+    inplane: Range = (-15.0, 15.0),
+    distance: Range = (1.2, 2.0),
+    fov: Range = (30.0, 60.0),
+    shift: float = 0.0,
+    sensor_mm: float = 32.0,
+    scale: float = 1.0,
+    name: str = "random5dof",
+) -> PosePreset:
+    """A preset drawing all five camera parameters uniformly from the given ranges.
+
+    Args:
+        views: views per shape.
+        width: image width in pixels.
+        height: image height in pixels.
+        azimuth: azimuth range in degrees.
+        elevation: elevation range in degrees, within [-90, 90].
+        inplane: in-plane rotation range in degrees.
+        distance: camera distance range in world units.
+        fov: horizontal field-of-view range in degrees (drawn uniformly, then converted to a focal
+            length on ``sensor_mm``).
+        shift: object shift half-width ``s``, drawn ``U(-s, s)`` per axis.
+        sensor_mm: sensor width in mm.
+        scale: multiplies drawn distances and shifts.
+        name: preset name.
+
+    Returns:
+        The :class:`PosePreset`.
+    """
+    return PosePreset(
+        name=name,
+        views=views,
+        width=width,
+        height=height,
+        azimuth=azimuth,
+        elevation=elevation,
+        inplane=inplane,
+        distance=distance,
+        fov=fov,
+        sensor_mm=sensor_mm,
+        shift=shift,
+        scale=scale,
+        description="uniform azimuth, elevation, in-plane, distance and field of view from user ranges",
+    )
+
+
+PRESETS: dict[str, PosePreset] = {
+    "disn_easy": PosePreset(
+        name="disn_easy",
+        views=36,
+        width=224,
+        height=224,
+        azimuth=(-5.0, 5.0),
+        azimuth_stratified=True,
+        elevation=(20.0, 30.0),
+        distance_ratio=(0.65, 1.0),
+        description="DISN renders, easy set (Xharlie/ShapenetRender_more_variation render_blender.py)",
+    ),
+    "disn_hard": PosePreset(
+        name="disn_hard",
+        views=36,
+        width=224,
+        height=224,
+        azimuth=(-5.0, 5.0),
+        azimuth_stratified=True,
+        elevation=(0.0, 45.0),
+        distance_ratio=(0.60, 1.0),
+        shift=0.2,
+        fallback_after=4,
+        fallback_distance_ratio=(0.75, 1.10),
+        fallback_shift=0.1,
+        description="DISN renders, hard set with object shift and its fallback after 4 tries",
+    ),
+    "r2n2": PosePreset(
+        name="r2n2",
+        views=24,
+        width=137,
+        height=137,
+        azimuth=(0.0, 360.0),
+        elevation=(25.0, 30.0),
+        distance_ratio=(0.65, 0.95),
+        description="3D-R2N2 ShapeNetRendering (chrischoy/3D-R2N2 tools/render_models.py)",
+    ),
+    "genre": PosePreset(
+        name="genre",
+        views=20,
+        width=256,
+        height=256,
+        azimuth=(0.0, 360.0),
+        elevation=(-20.0, 40.0),
+        distance=(2.2, 2.2),
+        focal_mm=50.0,
+        sensor_mm=30.6,
+        description="GenRe / ShapeHD renders (distance 2.2, 50 mm on 30.6 mm); elevation range is ours",
+    ),
+}
+
+
+def get_preset(name: str, **overrides) -> PosePreset:
+    """Look up a preset by name, with field overrides; ``random5dof`` is built from keyword ranges.
+
+    Args:
+        name: one of :data:`PRESETS` or ``random5dof``.
+        **overrides: for a fixed preset, :class:`PosePreset` fields to replace (e.g.
+            ``views=12, scale=2.0``); for ``random5dof``, the arguments of :func:`random5dof`
+            (``views``, ``width`` and ``height`` are required).
+
+    Returns:
+        The :class:`PosePreset`.
+
+    Raises:
+        ValueError: unknown name, unknown override, or missing ``random5dof`` arguments.
+    """
+    valid = [*PRESETS, "random5dof"]
+    if name == "random5dof":
+        missing = [k for k in ("views", "width", "height") if k not in overrides]
+        if missing:
+            raise ValueError(f"random5dof needs {', '.join(missing)}")
+        try:
+            return random5dof(**overrides)
+        except TypeError as exc:
+            raise ValueError(f"random5dof: {exc}") from None
+    if name not in PRESETS:
+        raise ValueError(f"unknown pose preset {name!r}; valid presets: {', '.join(valid)}")
+    fields = {f.name for f in dataclasses.fields(PosePreset)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"{name}: unknown preset fields {unknown}; valid fields: {sorted(fields)}")
+    return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]

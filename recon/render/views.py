@@ -1,0 +1,252 @@
+"""Render every view of a shape into its render store.
+
+Frames. Poses are drawn in the *render frame* of their preset's anchors: the raw mesh with its
+bounding-box centre at the origin and bounding-box diagonal 1 (ShapeNet v2's normalization,
+and the size of ShapeNetCore v1's models), so that DISN's and 3D-R2N2's camera distances
+(ratio x 1.75) frame objects as their renders do. Every stored camera and depth is then
+converted to the world frame (the normalized object frame of the ingest stage):
+``x_render = a * x_world + b``, hence ``R_world = R``, ``t_world = (R @ (b + shift) + t) / a``
+and ``depth_world = depth_render / a``. ``K`` is unchanged.
+
+Each view's pose comes from ``rng(seed, "render", category, shape_id, view, attempt)``; a pose
+whose geometry pass touches the image border is redrawn with the next ``attempt``, up to
+``max_attempts`` (the last pose is kept, and flagged, if none fits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from recon.io.store import open_store, provenance, write_array, write_store
+from recon.render.cameras import blender_camera_matrix_world, extrinsics, intrinsics
+from recon.render.color import to_rgba8
+from recon.render.contact_sheet import write_contact_sheet
+from recon.render.poses import PosePreset
+from recon.seeding import rng
+
+__all__ = ["render_frame", "render_shape", "touches_border"]
+
+log = logging.getLogger(__name__)
+
+
+def render_frame(ingest_attrs: Mapping) -> tuple[float, np.ndarray, np.ndarray]:
+    """The render frame of a shape from its ingest store attributes.
+
+    Returns:
+        ``(a, b, raw_to_render)``: ``x_render = a * x_world + b`` with ``b`` (3,) float64, and
+        the (4, 4) float64 matrix taking the raw file's coordinates to the render frame.
+    """
+    ledger = ingest_attrs["ledger"]
+    norm = ingest_attrs["normalization"]
+    lo, hi = np.asarray(ledger["bbox_min"], float), np.asarray(ledger["bbox_max"], float)
+    centre, diagonal = (lo + hi) / 2.0, float(np.linalg.norm(hi - lo))
+    scale, norm_centre = float(norm["scale"]), np.asarray(norm["center"], float)
+    raw_to_render = np.eye(4) / diagonal
+    raw_to_render[3, 3] = 1.0
+    raw_to_render[:3, 3] = -centre / diagonal
+    return 1.0 / (scale * diagonal), (norm_centre - centre) / diagonal, raw_to_render
+
+
+def touches_border(mask: np.ndarray) -> bool:
+    """Whether a (H, W) bool mask has a pixel on the image border."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def render_shape(
+    renderer,
+    *,
+    ingest_store: Path | str,
+    source_root: Path | str,
+    preset: PosePreset,
+    config: Mapping,
+    out_store: Path | str,
+    contact_sheet: Path | str | None = None,
+) -> dict:
+    """Render all views of one shape and write its render store (and contact sheet).
+
+    Args:
+        renderer: a :class:`recon.render.blender.BlenderRenderer` of ``preset``'s image size.
+        ingest_store: the shape's ingest store (normalization, source file).
+        source_root: root folder of the raw meshes.
+        preset: the pose preset (views, image size, distributions).
+        config: the resolved config (``seed`` and ``render`` are recorded in provenance).
+        out_store: output store path, written atomically.
+        contact_sheet: output PNG path, or None.
+
+    Returns:
+        Summary: ``views``, ``redraws`` (total), ``border_views`` (views kept touching the border).
+    """
+    attrs = dict(open_store(ingest_store).attrs)
+    shape = attrs["shape"]
+    category, shape_id = shape["category"], shape["shape_id"]
+    a, b, raw_to_render = render_frame(attrs)
+    renderer.load_shape(Path(source_root) / shape["source_path"], shape["source_format"])
+    max_attempts = int(config["render"]["max_attempts"])
+    seed = int(config["seed"])
+    width, height = preset.width, preset.height
+    out = {k: [] for k in ("rgba", "mask", "depth", "normal", "albedo", "K", "Rt", "attempts", "border")}
+    poses = []
+    for view in range(preset.views):
+        for attempt in range(max_attempts):
+            pose = preset.draw(rng(seed, "render", category, shape_id, view, attempt), view, attempt)
+            centred = dataclasses.replace(pose, shift=(0.0, 0.0, 0.0))
+            rt0 = extrinsics(centred)
+            renderer.set_camera(blender_camera_matrix_world(rt0), pose.focal_mm, pose.sensor_mm)
+            move = np.eye(4)
+            move[:3, 3] = pose.shift
+            renderer.set_object_matrix(move @ raw_to_render)
+            geo = renderer.render_geometry()
+            if not touches_border(geo["mask"]):
+                break
+            log.info(
+                "%s/%s view %d: pose touches the border, redraw %d", category, shape_id, view, attempt + 1
+            )
+        border = touches_border(geo["mask"])
+        if border:
+            log.warning(
+                "%s/%s view %d still touches the border after %d draws",
+                category,
+                shape_id,
+                view,
+                max_attempts,
+            )
+        r, t0 = rt0[:, :3], rt0[:, 3]
+        rt = np.concatenate([r, ((r @ (b + np.asarray(pose.shift)) + t0) / a)[:, None]], axis=1)
+        out["rgba"].append(to_rgba8(renderer.render_color()))
+        out["mask"].append(geo["mask"])
+        out["depth"].append(geo["depth"] / a)
+        out["normal"].append(geo["normal"].astype(np.float16))
+        out["albedo"].append(geo["albedo"].astype(np.float16))
+        out["K"].append(intrinsics(pose.focal_mm, pose.sensor_mm, width, height))
+        out["Rt"].append(rt)
+        out["attempts"].append(attempt + 1)
+        out["border"].append(border)
+        poses.append(pose)
+    _write(out_store, out, poses, attrs, preset, config, a, b)
+    if contact_sheet is not None:
+        write_contact_sheet(
+            contact_sheet, out["rgba"], out["depth"], out["normal"], out["albedo"], out["mask"]
+        )
+    redraws = int(sum(out["attempts"]) - len(out["attempts"]))
+    log.info("%s/%s: %d views, %d redraws", category, shape_id, preset.views, redraws)
+    return {"views": preset.views, "redraws": redraws, "border_views": int(sum(out["border"]))}
+
+
+def _write(path, out, poses, ingest_attrs, preset, config, a, b) -> None:
+    views = len(poses)
+    h, w = out["mask"][0].shape
+    world = {"frame": "world (normalized object frame)"}
+    attrs = {
+        "shape": ingest_attrs["shape"],
+        "render": {
+            "preset": preset.to_dict(),
+            "width": w,
+            "height": h,
+            "render_frame": {
+                "a": a,
+                "b": [float(x) for x in b],
+                "definition": "x_render = a * x_world + b (bbox centre 0, bbox diagonal 1)",
+            },
+        },
+        "provenance": provenance(
+            "render",
+            {"seed": config["seed"], "render": config["render"]},
+            config["seed"],
+            ingest_attrs["provenance"]["source_sha256"],
+        ),
+    }
+    pose_arrays = {
+        "azimuth_deg": [p.azimuth_deg for p in poses],
+        "elevation_deg": [p.elevation_deg for p in poses],
+        "inplane_deg": [p.inplane_deg for p in poses],
+        "distance": [p.distance for p in poses],
+        "distance_ratio": [p.distance_ratio or 0.0 for p in poses],
+        "focal_mm": [p.focal_mm for p in poses],
+        "sensor_mm": [p.sensor_mm for p in poses],
+        "fov_deg": [p.fov_deg for p in poses],
+    }
+    with write_store(path, attrs) as root:
+        write_array(
+            root,
+            "views/rgba",
+            np.stack(out["rgba"]),
+            ("view", "y", "x", "rgba"),
+            chunks=(1, h, w, 4),
+            attributes={"encoding": "sRGB, straight alpha = anti-aliased coverage"},
+        )
+        write_array(
+            root,
+            "views/mask",
+            np.stack(out["mask"]),
+            ("view", "y", "x"),
+            chunks=(1, h, w),
+            attributes={"definition": "the ray through the pixel centre hits the shape"},
+        )
+        write_array(
+            root,
+            "views/depth",
+            np.stack(out["depth"]).astype(np.float32),
+            ("view", "y", "x"),
+            chunks=(1, h, w),
+            attributes={
+                **world,
+                "definition": "camera z of the pixel centre hit; 0 where mask is false",
+                "units": "world",
+            },
+        )
+        write_array(
+            root,
+            "views/normal",
+            np.stack(out["normal"]),
+            ("view", "y", "x", "xyz"),
+            chunks=(1, h, w, 3),
+            attributes={
+                **world,
+                "definition": "unit face normal of the pixel centre hit, world frame; 0 where mask is false",
+            },
+        )
+        write_array(
+            root,
+            "views/albedo",
+            np.stack(out["albedo"]),
+            ("view", "y", "x", "rgb"),
+            chunks=(1, h, w, 3),
+            attributes={"encoding": "linear diffuse colour in [0, 1]; 0 where mask is false"},
+        )
+        write_array(
+            root,
+            "cameras/K",
+            np.stack(out["K"]),
+            ("view", "row", "col"),
+            attributes={"units": "pixels", "convention": "OpenCV; centre of the top-left pixel at (0, 0)"},
+        )
+        write_array(
+            root,
+            "cameras/Rt",
+            np.stack(out["Rt"]),
+            ("view", "row", "col"),
+            attributes={**world, "definition": "x_cam = R @ x_world + t, OpenCV camera, world units"},
+        )
+        shift = np.array([p.shift for p in poses], dtype=np.float64).reshape(views, 3)
+        write_array(
+            root,
+            "cameras/shift",
+            shift,
+            ("view", "xyz"),
+            attributes={"frame": "render frame", "definition": "object translation before imaging"},
+        )
+        for name, values in pose_arrays.items():
+            write_array(
+                root,
+                f"cameras/{name}",
+                np.asarray(values, dtype=np.float64),
+                ("view",),
+                attributes={"frame": "render frame" if name == "distance" else ""},
+            )
+        write_array(root, "cameras/attempts", np.asarray(out["attempts"], np.int32), ("view",))
+        write_array(root, "cameras/touches_border", np.asarray(out["border"], bool), ("view",))
