@@ -5,9 +5,10 @@
 include: "workflow/Snakefile"
 
 
-# An include does not carry the default target over; declare it again here.
+# An include does not carry the default target over; declare it again here (same inputs as `all`).
 rule default:
     default_target: True
     input:
-        rules.all.input,
+        rules.ledger.output,
+        get_render_outputs,
     localrule: True

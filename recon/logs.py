@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,11 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(log_file: Path | str | None = None, level: int = logging.INFO) -> None:
-    """Send ``logging`` records (and, with ``log_file``, stderr: tracebacks, tqdm) to a log.
+    """Send ``logging`` records, and with ``log_file`` everything the process prints, to a log.
+
+    With ``log_file``, the process's standard output and error are redirected at the file
+    descriptor level, so output of compiled code (Blender's messages, for one) lands in the log
+    too, along with tracebacks and tqdm progress.
 
     Args:
         log_file: file to write, e.g. ``snakemake.log[0]``; None logs to stderr.
@@ -20,5 +25,10 @@ def setup_logging(log_file: Path | str | None = None, level: int = logging.INFO)
     """
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        sys.stderr = open(log_file, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+        log = open(log_file, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
     logging.basicConfig(level=level, format=_FORMAT, stream=sys.stderr, force=True)

@@ -30,6 +30,7 @@ import numpy as np
 import OpenEXR
 
 from recon.geometry.mesh_io import load_mesh
+from recon.render.lighting import disn_lighting
 
 __all__ = ["BlenderRenderer"]
 
@@ -57,9 +58,8 @@ class BlenderRenderer:
         device: ``CPU``, or a GPU backend (``OPTIX``, ``CUDA``, ``HIP``, ``METAL``, ``ONEAPI``).
         threads: CPU render threads; 0 = all cores.
         max_bounces: Cycles light bounces of the colour pass.
-        lighting: ``{"sun": [{"direction": (3,), "strength": float}, ...], "ambient": float}``;
-            sun directions point *from* the light toward the scene, in the world frame; lights
-            cast no shadows and have no specular highlight (as DISN's Blender Internal lamps).
+        lighting: initial set-up (:mod:`recon.render.lighting`); change it per view with
+            :meth:`set_lighting`. Default: :func:`recon.render.lighting.disn_lighting`.
     """
 
     def __init__(
@@ -114,33 +114,38 @@ class BlenderRenderer:
         self.camera.data.clip_end = 1e3
         scene.collection.objects.link(self.camera)
         scene.camera = self.camera
-        self._set_lighting(
-            lighting or {"sun": [{"direction": (-1.0, -1.0, -1.0), "strength": 3.0}], "ambient": 0.5}
-        )
+        world = bpy.data.worlds.new("world")
+        world.node_tree.nodes["Background"].inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+        scene.world = world
+        self._suns: list = []
+        self.set_lighting(lighting or disn_lighting())
         self._default_material = self._make_default_material()
         self.objects: list = []
 
     # -- scene -----------------------------------------------------------------------------
 
-    def _set_lighting(self, lighting: Mapping) -> None:
-        world = bpy.data.worlds.new("world")
-        background = world.node_tree.nodes["Background"]
-        background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-        background.inputs["Strength"].default_value = float(lighting.get("ambient", 0.0))
-        self.scene.world = world
-        for i, sun in enumerate(lighting.get("sun", ())):
-            light = bpy.data.lights.new(f"sun{i}", "SUN")
-            light.energy = float(sun["strength"])
+    def set_lighting(self, lighting: Mapping) -> None:
+        """Apply a lighting set-up (:mod:`recon.render.lighting`): suns and ambient world light."""
+        self.scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = float(
+            lighting.get("ambient", 0.0)
+        )
+        suns = list(lighting.get("sun", ()))
+        while len(self._suns) < len(suns):
+            light = bpy.data.lights.new(f"sun{len(self._suns)}", "SUN")
             light.specular_factor = 0.0
             light.use_shadow = False
-            obj = bpy.data.objects.new(f"sun{i}", light)
-            direction = np.asarray(sun["direction"], dtype=np.float64)
-            obj.matrix_world = _look_along(direction)
+            obj = bpy.data.objects.new(light.name, light)
             self.scene.collection.objects.link(obj)
+            self._suns.append(obj)
+        for i, obj in enumerate(self._suns):
+            obj.data.energy = float(suns[i]["strength"]) if i < len(suns) else 0.0
+            if i < len(suns):
+                obj.matrix_world = _look_along(np.asarray(suns[i]["direction"], dtype=np.float64))
 
     @staticmethod
     def _make_default_material():
         material = bpy.data.materials.new("recon_default")
+        material.use_fake_user = True  # survives the orphan purge between shapes
         bsdf = material.node_tree.nodes["Principled BSDF"]
         bsdf.inputs["Base Color"].default_value = (0.6, 0.6, 0.6, 1.0)
         bsdf.inputs["Roughness"].default_value = 1.0

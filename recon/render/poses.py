@@ -492,3 +492,30 @@ def get_preset(name: str, **overrides) -> PosePreset:
     if unknown:
         raise ValueError(f"{name}: unknown preset fields {unknown}; valid fields: {sorted(fields)}")
     return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+
+
+def preset_from_config(render: Mapping) -> PosePreset:
+    """The preset of ``config["render"]``: its ``preset``, with ``views`` and ``resolution`` overrides.
+
+    ``random5dof`` takes every range from ``render["random5dof"]``.
+    """
+    if render["preset"] == "random5dof":
+        r = render["random5dof"]
+        size = render["resolution"] or r["resolution"]
+        return random5dof(
+            views=render["views"] or r["views"],
+            width=size,
+            height=size,
+            azimuth=tuple(r["azimuth"]),
+            elevation=tuple(r["elevation"]),
+            inplane=tuple(r["inplane"]),
+            distance=tuple(r["distance"]),
+            fov=tuple(r["fov"]),
+            shift=float(r["shift"]),
+        )
+    overrides = {}
+    if render["views"]:
+        overrides["views"] = render["views"]
+    if render["resolution"]:
+        overrides["width"] = overrides["height"] = render["resolution"]
+    return get_preset(render["preset"], **overrides)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from recon.io.store import open_store, provenance, write_array, write_store
 from recon.render.cameras import blender_camera_matrix_world, extrinsics, intrinsics
 from recon.render.color import to_rgba8
 from recon.render.contact_sheet import write_contact_sheet
+from recon.render.lighting import lighting_for_view
 from recon.render.poses import PosePreset
 from recon.seeding import rng
 
@@ -87,6 +88,7 @@ def render_shape(
     a, b, raw_to_render = render_frame(attrs)
     renderer.load_shape(Path(source_root) / shape["source_path"], shape["source_format"])
     max_attempts = int(config["render"]["max_attempts"])
+    lighting = config["render"]["lighting"]
     seed = int(config["seed"])
     width, height = preset.width, preset.height
     out = {k: [] for k in ("rgba", "mask", "depth", "normal", "albedo", "K", "Rt", "attempts", "border")}
@@ -115,6 +117,7 @@ def render_shape(
                 view,
                 max_attempts,
             )
+        renderer.set_lighting(lighting_for_view(lighting, seed, category, shape_id, view))
         r, t0 = rt0[:, :3], rt0[:, 3]
         rt = np.concatenate([r, ((r @ (b + np.asarray(pose.shift)) + t0) / a)[:, None]], axis=1)
         out["rgba"].append(to_rgba8(renderer.render_color()))
@@ -250,3 +253,64 @@ def _write(path, out, poses, ingest_attrs, preset, config, a, b) -> None:
             )
         write_array(root, "cameras/attempts", np.asarray(out["attempts"], np.int32), ("view",))
         write_array(root, "cameras/touches_border", np.asarray(out["border"], bool), ("view",))
+
+
+def render_batch(
+    shapes: Sequence[tuple[str, str]],
+    *,
+    ingest_dir: Path | str,
+    source_root: Path | str,
+    config: Mapping,
+    out_dir: Path | str,
+    threads: int = 0,
+) -> list[dict]:
+    """Render a batch of shapes in one Blender process into ``out_dir`` (written atomically).
+
+    Args:
+        shapes: ``(category, shape_id)`` pairs; their ingest stores are
+            ``<ingest_dir>/<category>/<shape_id>.zarr``.
+        ingest_dir: folder of the ingest stores (``results/ingest/shapes``).
+        source_root: root folder of the raw meshes.
+        config: the resolved config.
+        out_dir: output folder: ``<shape_id>.zarr`` (render store) and ``<shape_id>.png``
+            (contact sheet) per shape.
+        threads: CPU render threads (0 = all).
+
+    Returns:
+        One summary per shape (:func:`render_shape`).
+    """
+    from tqdm import tqdm
+
+    from recon.io.atomic import atomic_path
+    from recon.render.blender import BlenderRenderer
+    from recon.render.poses import preset_from_config
+
+    cfg = config["render"]
+    preset = preset_from_config(cfg)
+    renderer = BlenderRenderer(
+        preset.width,
+        preset.height,
+        samples=cfg["samples"],
+        denoise=cfg["denoise"],
+        device=cfg["device"],
+        threads=threads,
+    )
+    summaries = []
+    try:
+        with atomic_path(out_dir) as tmp:
+            tmp.mkdir()
+            for category, shape_id in tqdm(shapes, desc="render", unit="shape", mininterval=30):
+                summaries.append(
+                    render_shape(
+                        renderer,
+                        ingest_store=Path(ingest_dir) / category / f"{shape_id}.zarr",
+                        source_root=source_root,
+                        preset=preset,
+                        config=config,
+                        out_store=tmp / f"{shape_id}.zarr",
+                        contact_sheet=tmp / f"{shape_id}.png",
+                    )
+                )
+    finally:
+        renderer.close()
+    return summaries

@@ -81,11 +81,15 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_demo_ingest_twice_is_byte_identical(tmp_path):
-    config = {"seed": 0, "demo": {"shapes_per_category": 2}}
+    config = {
+        "seed": 0,
+        "demo": {"shapes_per_category": 2},
+        "render": {"views": 2, "resolution": 48, "batch_size": 6, "samples": 4},
+    }
     trees = []
     for name in ("a", "b"):
         workdir = make_workdir(tmp_path / name, config)
-        run_snakemake(workdir, "--cores", "2", "ingest")
+        run_snakemake(workdir, "--cores", "2", "all")
         trees.append({**_tree(workdir / "results"), **_tree(workdir / "resources")})
         summary = read_tsv(workdir / "results" / "ingest" / "summary.tsv")
         assert [(r["category_name"], r["ok"], r["quarantined"]) for r in summary] == [
@@ -93,6 +97,8 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
         ]
     a, b = trees
     assert len(a) > 12 * 3  # 12 stores (zarr.json + 2 arrays each) plus tables and the demo files
+    renders = [k for k in a if k.startswith("render/") and k.endswith(".png")]
+    assert len(renders) == 12  # a contact sheet per shape, next to its render store
     assert sorted(a) == sorted(b)
     assert [k for k in a if a[k] != b[k]] == []
 
@@ -104,10 +110,17 @@ def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder)
             "source": {"kind": "folder", "path": str(mesh_folder)},
             "ingest": TEST_LIMITS,
             "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
+            "render": {"views": 2, "resolution": 40, "samples": 2},
         },
     )
     run_snakemake(workdir, "--cores", "2", "ingest")
     ledger = {r["shape_id"]: r for r in read_tsv(workdir / "results" / "ingest" / "ledger.tsv")}
+    # Quarantined shapes are skipped downstream: render only sees the usable ones.
+    run_snakemake(workdir, "--cores", "2", "render")
+    rendered = sorted(p.name for p in (workdir / "results" / "render").glob("*/*/*.zarr"))
+    assert rendered == sorted(f"{k}.zarr" for k in ("tall", "long", "ico", "capsule", "cyl"))
+    views = open_store(next((workdir / "results" / "render").glob("boxes/*/tall.zarr")))
+    assert views["views/rgba"].shape == (2, 40, 40, 4) and views["views/mask"][...].any()
     for name, _, reason in BAD_MESHES.values():
         row = ledger[Path(name).stem]
         assert row["status"] == "quarantined", row

@@ -30,6 +30,7 @@ wildcard_constraints:
     category=r"[A-Za-z0-9._-]+",
     shape=r"[A-Za-z0-9._-]+",
     layout=r"v1|v2",
+    batch=r"b\d{4}",
 
 
 def get_scan_input(wildcards):
@@ -86,3 +87,38 @@ def ok_shapes():
     Later stages build their per-shape job lists from this: quarantined shapes never appear.
     """
     return read_tsv(checkpoints.ledger.get().output.manifest)
+
+
+def render_batches():
+    """{(category, batch): [shape_id, ...]}: each category's usable shapes, sorted, cut into
+    batches of render.batch_size, named b0000, b0001, ..."""
+    size = config["render"]["batch_size"]
+    by_category = {}
+    for row in ok_shapes():
+        by_category.setdefault(row["category"], []).append(row["shape_id"])
+    batches = {}
+    for category, ids in sorted(by_category.items()):
+        ids = sorted(ids)
+        for i in range(0, len(ids), size):
+            batches[(category, f"b{i // size:04d}")] = ids[i : i + size]
+    return batches
+
+
+def get_render_batch_shapes(wildcards):
+    """Shape ids of render batch {category}/{batch}."""
+    return render_batches()[(wildcards.category, wildcards.batch)]
+
+
+def get_render_batch_inputs(wildcards):
+    """The ingest stores of the shapes of render batch {category}/{batch}."""
+    return [
+        f"results/ingest/shapes/{wildcards.category}/{shape}.zarr"
+        for shape in get_render_batch_shapes(wildcards)
+    ]
+
+
+def get_render_outputs(wildcards):
+    """Every render batch folder."""
+    return [
+        f"results/render/{category}/{batch}" for category, batch in render_batches()
+    ]

@@ -1,0 +1,27 @@
+# Render: Blender (bpy) renders of every usable shape, one Blender process per batch.
+
+
+rule render_batch:
+    """Render a batch of shapes: RGB, depth, normals, albedo, mask and cameras per view."""
+    input:
+        get_render_batch_inputs,
+    output:
+        directory("results/render/{category}/{batch}"),
+    log:
+        "logs/render/{category}/{batch}.log",
+    benchmark:
+        "benchmarks/render/{category}/{batch}.tsv"
+    conda:
+        "../../envs/render.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 3000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+        gpu=0 if config["render"]["device"] == "CPU" else 1,
+    params:
+        shapes=get_render_batch_shapes,
+        source_root=str(SOURCE_ROOT),
+        render=config["render"],
+        seed=config["seed"],
+    script:
+        "../scripts/render_batch.py"
