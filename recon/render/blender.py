@@ -66,7 +66,7 @@ class BlenderRenderer:
         self,
         width: int,
         height: int,
-        samples: int = 32,
+        samples: int = 8,
         denoise: bool = False,
         device: str = "CPU",
         threads: int = 0,
@@ -84,6 +84,7 @@ class BlenderRenderer:
         render.resolution_x, render.resolution_y = int(width), int(height)
         render.resolution_percentage = 100
         render.film_transparent = True
+        render.use_persistent_data = True  # keep the BVH between the renders of a shape's views
         render.threads_mode = "FIXED" if threads else "AUTO"
         if threads:
             render.threads = int(threads)
@@ -98,8 +99,14 @@ class BlenderRenderer:
             prefs = bpy.context.preferences.addons["cycles"].preferences
             prefs.compute_device_type = device
             prefs.get_devices()
+            gpus = [dev for dev in prefs.devices if dev.type == device]
+            if not gpus:
+                found = ", ".join(sorted({dev.type for dev in prefs.devices})) or "none"
+                raise RuntimeError(
+                    f"render.device is {device} but Blender finds no such device (found: {found})"
+                )
             for dev in prefs.devices:
-                dev.use = dev.type != "CPU"
+                dev.use = dev in gpus
         scene.cycles.seed = 0
         scene.cycles.use_adaptive_sampling = False
         layer = scene.view_layers[0]
@@ -163,7 +170,8 @@ class BlenderRenderer:
 
         OBJ files go through Blender's importer, which reads their ``.mtl`` colours and
         textures; other formats are read as geometry with the ingest loader and get a grey
-        material. Every face is shaded flat, so the normal pass holds face normals.
+        material. Every face is shaded flat, so the normal pass holds face normals, and
+        materials lose their specular layer, so the albedo pass is their base colour.
         """
         self.clear_shape()
         path = Path(path)
@@ -190,6 +198,8 @@ class BlenderRenderer:
             if not mesh.materials:
                 mesh.materials.append(self._default_material)
             mesh.update()
+            for material in mesh.materials:
+                _diffuse_only(material)
 
     def set_object_matrix(self, matrix: np.ndarray) -> None:
         """Place every part of the shape with the same (4, 4) object-to-world matrix."""
@@ -255,6 +265,16 @@ class BlenderRenderer:
         """Remove the temporary folder of the EXR files."""
         self.clear_shape()
         self._tmp.cleanup()
+
+
+def _diffuse_only(material) -> None:
+    """No specular layer (as DISN's ``use_specular=False``): the albedo pass is then the base colour."""
+    if material is None or material.node_tree is None:
+        return
+    for node in material.node_tree.nodes:
+        if node.type == "BSDF_PRINCIPLED":
+            node.inputs["Specular IOR Level"].default_value = 0.0
+            node.inputs["Metallic"].default_value = 0.0
 
 
 def _look_along(direction: np.ndarray) -> object:

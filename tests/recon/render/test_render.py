@@ -145,3 +145,82 @@ def test_contact_sheet(chair):
         assert image.size == (4 * SIZE, 4 * SIZE) and image.mode == "RGB"
         pixels = np.asarray(image)
     assert pixels.std() > 10  # not blank
+
+
+def _kd_colours(mtl_path):
+    colours = []
+    for line in mtl_path.read_text().splitlines():
+        if line.startswith("Kd "):
+            colours.append([float(x) for x in line.split()[1:4]])
+    return np.asarray(colours)
+
+
+def test_albedo_is_the_mtl_colour(chair):
+    mtl = next(chair["root"].rglob("model.mtl"))
+    kd = _kd_colours(mtl)
+    assert len(kd) >= 2
+    albedo = chair["render"]["views/albedo"][...].astype(np.float64)
+    mask = chair["render"]["views/mask"][...]
+    pixels = albedo[mask]
+    nearest = np.linalg.norm(pixels[:, None, :] - kd[None], axis=-1).min(axis=1)
+    assert np.quantile(nearest, 0.99) < 0.01  # float16 storage; edge pixels of other parts excepted
+    assert len({tuple(np.round(p, 2)) for p in pixels}) >= 2  # both materials are seen
+
+
+def test_textures_reach_the_albedo(tmp_path):
+    """A demo table's top is textured: its albedo varies across the top, unlike a Kd colour."""
+    root = tmp_path / "ShapeNetCore.v1"
+    make_demo_dataset(root, seed=0, categories=["table"], shapes_per_category=2)
+    shapes = discover_shapenet(root, "v1")
+    textured = [s for s in shapes if (root / s.path).with_name("images").is_dir()]
+    assert textured
+    shape = textured[0]
+    store = tmp_path / "ingest.zarr"
+    ingest_shape(
+        root / shape.path,
+        store,
+        category=shape.category,
+        category_name=shape.category_name,
+        shape_id=shape.shape_id,
+        source_path=shape.path,
+        source_format="obj",
+        config=resolve_config({}),
+    )
+    preset = get_preset("r2n2", views=1, width=SIZE, height=SIZE, elevation=(60.0, 60.0))
+    _, render = _render(tmp_path, root, store, 0, preset, "t")
+    top = render["views/normal"][0].astype(np.float64)[..., 1] > 0.99  # faces looking up: the top
+    albedo = render["views/albedo"][0].astype(np.float64)[top]
+    assert top.sum() > 50
+    assert albedo.std(axis=0).max() > 0.02
+    assert len({tuple(np.round(p, 2)) for p in albedo}) > 10
+
+
+def test_scene_is_reset_between_shapes(chair, tmp_path):
+    """Loading shape after shape leaves no data behind (Blender must not slow down over a batch)."""
+    import bpy
+
+    box = tmp_path / "box.ply"
+    trimesh.creation.box().export(box)
+    obj = next(chair["root"].rglob("model.obj"))
+    renderer = BlenderRenderer(16, 16, samples=1)
+    try:
+        renderer.load_shape(obj, "obj")
+        renderer.render_geometry()  # the first render adds Blender's "Render Result" image
+        counts = [len(bpy.data.meshes), len(bpy.data.materials), len(bpy.data.images), len(bpy.data.objects)]
+        for _ in range(3):
+            renderer.load_shape(box, "ply")
+            renderer.render_geometry()
+            renderer.load_shape(obj, "obj")
+        assert [
+            len(bpy.data.meshes),
+            len(bpy.data.materials),
+            len(bpy.data.images),
+            len(bpy.data.objects),
+        ] == counts
+    finally:
+        renderer.close()
+
+
+def test_missing_gpu_is_a_clear_error():
+    with pytest.raises(RuntimeError, match=r"render\.device is OPTIX but Blender finds no such device"):
+        BlenderRenderer(16, 16, device="OPTIX")
