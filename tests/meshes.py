@@ -52,3 +52,20 @@ BAD_MESHES = {
 
 #: ingest limits used with BAD_MESHES (max_faces small enough that "huge" trips it).
 TEST_LIMITS = {"max_faces": 100, "max_file_mb": 1024, "degenerate_area": 1e-12}
+
+
+def ingest_source(root: Path, shape, store: Path, config: dict | None = None) -> dict:
+    """Ingest one discovered :class:`recon.data.sources.SourceShape` of ``root`` into ``store``."""
+    from recon.config import resolve_config
+    from recon.ingest import ingest_shape
+
+    return ingest_shape(
+        root / shape.path,
+        store,
+        category=shape.category,
+        category_name=shape.category_name,
+        shape_id=shape.shape_id,
+        source_path=shape.path,
+        source_format=shape.format,
+        config=config or resolve_config({}),
+    )

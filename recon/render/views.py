@@ -173,54 +173,41 @@ def _write(path, out, poses, ingest_attrs, preset, config, a, b) -> None:
         "sensor_mm": [p.sensor_mm for p in poses],
         "fov_deg": [p.fov_deg for p in poses],
     }
-    with write_store(path, attrs) as root:
-        write_array(
-            root,
-            "views/rgba",
+    images = {
+        "views/rgba": (
             np.stack(out["rgba"]),
-            ("view", "y", "x", "rgba"),
-            chunks=(1, h, w, 4),
-            attributes={"encoding": "sRGB, straight alpha = anti-aliased coverage"},
-        )
-        write_array(
-            root,
-            "views/mask",
+            "rgba",
+            {"encoding": "sRGB, straight alpha = anti-aliased coverage"},
+        ),
+        "views/mask": (
             np.stack(out["mask"]),
-            ("view", "y", "x"),
-            chunks=(1, h, w),
-            attributes={"definition": "the ray through the pixel centre hits the shape"},
-        )
-        write_array(
-            root,
-            "views/depth",
+            None,
+            {"definition": "the ray through the pixel centre hits the shape"},
+        ),
+        "views/depth": (
             np.stack(out["depth"]).astype(np.float32),
-            ("view", "y", "x"),
-            chunks=(1, h, w),
-            attributes={
+            None,
+            {
                 **world,
-                "definition": "camera z of the pixel centre hit; 0 where mask is false",
                 "units": "world",
+                "definition": "camera z of the pixel centre hit; 0 where mask is false",
             },
-        )
-        write_array(
-            root,
-            "views/normal",
+        ),
+        "views/normal": (
             np.stack(out["normal"]),
-            ("view", "y", "x", "xyz"),
-            chunks=(1, h, w, 3),
-            attributes={
-                **world,
-                "definition": "unit face normal of the pixel centre hit, world frame; 0 where mask is false",
-            },
-        )
-        write_array(
-            root,
-            "views/albedo",
+            "xyz",
+            {**world, "definition": "unit face normal of the pixel centre hit; 0 where mask is false"},
+        ),
+        "views/albedo": (
             np.stack(out["albedo"]),
-            ("view", "y", "x", "rgb"),
-            chunks=(1, h, w, 3),
-            attributes={"encoding": "linear diffuse colour in [0, 1]; 0 where mask is false"},
-        )
+            "rgb",
+            {"encoding": "linear base colour in [0, 1]; 0 where mask is false"},
+        ),
+    }
+    with write_store(path, attrs) as root:
+        for name, (data, channels, attributes) in images.items():
+            dims = ("view", "y", "x") if channels is None else ("view", "y", "x", channels)
+            write_array(root, name, data, dims, chunks=(1, *data.shape[1:]), attributes=attributes)
         write_array(
             root,
             "cameras/K",

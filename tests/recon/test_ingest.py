@@ -10,7 +10,7 @@ from recon.config import resolve_config
 from recon.ingest import build_ledger, ingest_shape, scan_sources
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
-from tests.meshes import BAD_MESHES, TEST_LIMITS
+from tests.meshes import BAD_MESHES, TEST_LIMITS, ingest_source
 
 
 def _config(**ingest):
@@ -140,16 +140,7 @@ def test_demo_v1_and_v2_land_in_the_same_canonical_frame(tmp_path):
         config = resolve_config({"source": {"kind": f"shapenet_{layout}", "path": str(root)}})
         for s in discover_shapenet(root, layout):
             store = tmp_path / "stores" / layout / f"{s.shape_id}.zarr"
-            row = ingest_shape(
-                root / s.path,
-                store,
-                category=s.category,
-                category_name=s.category_name,
-                shape_id=s.shape_id,
-                source_path=s.path,
-                source_format=s.format,
-                config=config,
-            )
+            row = ingest_source(root, s, store, config)
             assert row["status"] == "ok", row
             worlds[(layout, s.category_name)] = open_store(store)["mesh/vertices"][...]
     names = {name for _, name in worlds}

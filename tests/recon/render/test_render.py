@@ -12,12 +12,12 @@ pytest.importorskip("rtree")  # trimesh's ray casts and closest points
 from recon.config import resolve_config
 from recon.data.sources import discover_shapenet
 from recon.demo import make_demo_dataset
-from recon.ingest import ingest_shape
 from recon.io.store import open_store
 from recon.render.blender import BlenderRenderer
 from recon.render.cameras import camera_center, intrinsics, look_at
 from recon.render.poses import get_preset
 from recon.render.views import render_shape
+from tests.meshes import ingest_source
 
 SIZE = 96
 
@@ -48,16 +48,7 @@ def chair(tmp_path_factory):
     make_demo_dataset(root, seed=0, categories=["chair"], shapes_per_category=1)
     shape = discover_shapenet(root, "v1")[0]
     store = tmp / "ingest.zarr"
-    ingest_shape(
-        root / shape.path,
-        store,
-        category=shape.category,
-        category_name=shape.category_name,
-        shape_id=shape.shape_id,
-        source_path=shape.path,
-        source_format="obj",
-        config=resolve_config({}),
-    )
+    ingest_source(root, shape, store)
     preset = get_preset("disn_hard", views=4, width=SIZE, height=SIZE)
     summary, render = _render(tmp, root, store, 0, preset, "a")
     return {"tmp": tmp, "root": root, "ingest": store, "preset": preset, "summary": summary, "render": render}
@@ -176,16 +167,7 @@ def test_textures_reach_the_albedo(tmp_path):
     assert textured
     shape = textured[0]
     store = tmp_path / "ingest.zarr"
-    ingest_shape(
-        root / shape.path,
-        store,
-        category=shape.category,
-        category_name=shape.category_name,
-        shape_id=shape.shape_id,
-        source_path=shape.path,
-        source_format="obj",
-        config=resolve_config({}),
-    )
+    ingest_source(root, shape, store)
     preset = get_preset("r2n2", views=1, width=SIZE, height=SIZE, elevation=(60.0, 60.0))
     _, render = _render(tmp_path, root, store, 0, preset, "t")
     top = render["views/normal"][0].astype(np.float64)[..., 1] > 0.99  # faces looking up: the top
