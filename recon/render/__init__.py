@@ -1,6 +1,11 @@
-"""Rendering: camera models and pose sampling (pure NumPy), and the Blender scene (imports bpy lazily).
+"""Rendering: Blender (bpy) renders of every shape with exact cameras.
 
-``recon.render.cameras`` holds the pinhole camera maths in the data contract's frames
-(``docs/data_format.md`` §1.1); ``recon.render.poses`` holds the pose presets that reproduce the
-camera distributions of DISN, 3D-R2N2 and GenRe. Neither imports ``bpy``.
+- ``recon.render.cameras``: pinhole camera maths in the data contract's frames (pure NumPy);
+- ``recon.render.poses``: the pose presets of DISN, 3D-R2N2, GenRe and a 5-DoF one (pure NumPy);
+- ``recon.render.lighting``: DISN-like and seeded random light set-ups (pure NumPy);
+- ``recon.render.blender``: the Blender scene and its passes (the only module importing ``bpy``);
+- ``recon.render.views``: a shape's views into its render store, and batches of shapes;
+- ``recon.render.color``, ``recon.render.contact_sheet``: image encoding and previews.
+
+Importing ``recon.render`` imports none of them.
 """

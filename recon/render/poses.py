@@ -49,11 +49,12 @@ anchors' easy sets (3D-R2N2 25-30, DISN easy 20-30) and most of DISN hard (0-45)
 from slightly below, which real photographs (Pix3D, GenRe's real-image benchmark) also contain;
 steep top-down views are left out because they are rare in photographs of furniture and vehicles.
 
-Units: distances and shifts are in world units, exactly as the anchors state them. The anchors
-render ShapeNet meshes as stored (bounding-box diagonal about 1, so a radius about 0.5), while
-recon's default world frame is unit-sphere normalized (radius 1); ``PosePreset.scale`` multiplies
-every drawn distance and shift (not the distance ratio) to adapt the framing, e.g.
-``get_preset("disn_easy", scale=2.0)``.
+Units: distances and shifts are in the units the anchors state them in, i.e. for a mesh at
+ShapeNet's scale (bounding-box diagonal 1). The render stage poses cameras in exactly that frame
+(the *render frame*, :mod:`recon.render.views`) and converts the stored cameras to the normalized
+world frame, so the pipeline keeps ``PosePreset.scale`` at 1. ``scale`` multiplies every drawn
+distance and shift (not the distance ratio) for callers that pose cameras in another frame, e.g.
+``get_preset("disn_easy", scale=2.0)`` around a unit-sphere object.
 """
 
 from __future__ import annotations
