@@ -1,0 +1,178 @@
+"""Point samples with signed distances or occupancies: the presets of DeepSDF, DISN and ONet.
+
+All draws come from the generator passed in (the stage seeds it with
+``rng(seed, "sdf", category, shape_id, preset)``). Points are in the world frame; SDF values
+are negative inside, in world units.
+
+- :func:`surface_samples`: area-weighted points on the surface with their face normals.
+- :func:`gaussian_samples` (DeepSDF / mesh_to_sdf): surface points moved by isotropic
+  N(0, sigma^2) offsets, one equal share per sigma, plus a uniform share in the box; exact SDF.
+- :func:`disn_samples` (DISN ``preprocessing/create_point_sdf_grid.py:sample_sdf``): grid nodes
+  drawn in four SDF bands around the iso level, a quarter each, a band short of nodes passing its
+  remainder to the next; drawn with replacement, as DISN's ``np.random.randint``.
+- :func:`occupancy_samples` (Occupancy Networks ``sample_mesh.py``): points uniform in the box,
+  optionally a near-surface share, with inside/outside labels, bit-packed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+
+from recon.geometry.quality import face_areas
+from recon.sdf.grid import GridSpec, winding_numbers
+
+__all__ = [
+    "DISN_BANDS",
+    "disn_samples",
+    "gaussian_samples",
+    "occupancy_samples",
+    "point_sdf",
+    "surface_samples",
+]
+
+#: DISN's SDF bands around the iso level (``sdf - iso`` in [b_i, b_{i+1})).
+DISN_BANDS = (-0.1, -0.03, 0.0, 0.03, 0.1)
+
+
+def point_sdf(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Exact signed distances of (N, 3) points: libigl's AABB distance, winding-number sign; (N,) float32."""
+    import igl
+
+    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    f = np.ascontiguousarray(faces, dtype=np.int64)
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    if len(p) == 0:
+        return np.zeros(0, np.float32)
+    distance, *_ = igl.signed_distance(p, v, f, igl.SIGNED_DISTANCE_TYPE_UNSIGNED)
+    inside = np.abs(winding_numbers(v, f, p)) > 0.5
+    return np.where(inside, -np.abs(distance), np.abs(distance)).astype(np.float32)
+
+
+def surface_samples(
+    vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` area-weighted surface points and their face normals.
+
+    Returns:
+        ``points`` (n, 3) float64 and ``normals`` (n, 3) float64 unit face normals (as the
+        triangles are wound).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64)
+    areas = face_areas(v, f)
+    face = rng.choice(len(f), size=n, p=areas / areas.sum())
+    r1, r2 = rng.random(n), rng.random(n)
+    s = np.sqrt(r1)
+    a, b, c = v[f[face, 0]], v[f[face, 1]], v[f[face, 2]]
+    points = (1 - s)[:, None] * a + (s * (1 - r2))[:, None] * b + (s * r2)[:, None] * c
+    normals = np.cross(b - a, c - a)
+    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
+    return points, normals
+
+
+def gaussian_samples(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    sigmas: Sequence[float],
+    uniform_fraction: float,
+    box: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Near-surface Gaussian samples plus uniform ones, with exact SDF.
+
+    Args:
+        vertices, faces: the mesh, world frame.
+        rng: generator.
+        n: total number of points.
+        sigmas: standard deviations of the offsets (world units), one equal share of the
+            near-surface points each.
+        uniform_fraction: share of points uniform in ``box``.
+        box: ``(lo, hi)``, the cube the uniform points fill.
+
+    Returns:
+        ``points`` (n, 3) float32 and ``sdf`` (n,) float32; uniform points come last.
+    """
+    n_uniform = round(n * uniform_fraction)
+    n_near = n - n_uniform
+    shares = np.diff(np.round(np.linspace(0, n_near, len(sigmas) + 1)).astype(int))
+    base, _ = surface_samples(vertices, faces, n_near, rng)
+    offsets = np.concatenate([rng.normal(0.0, s, size=(k, 3)) for s, k in zip(sigmas, shares, strict=True)])
+    uniform = rng.uniform(box[0], box[1], size=(n_uniform, 3))
+    points = np.concatenate([base + offsets, uniform])
+    return points.astype(np.float32), point_sdf(vertices, faces, points.astype(np.float32))
+
+
+def disn_samples(
+    grid: np.ndarray,
+    spec: GridSpec,
+    rng: np.random.Generator,
+    n: int = 32768,
+    iso: float = 0.003,
+    bands: Sequence[float] = DISN_BANDS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DISN's band-stratified samples of grid nodes.
+
+    Nodes are bucketed by ``d = sdf - iso`` into ``[bands[i], bands[i+1])``; each bucket gets
+    ``n / len(buckets)`` draws (with replacement) plus what the previous bucket passed on; a
+    bucket with fewer nodes than that gives each of its nodes once and passes the rest on (the
+    last one passes it back to the first non-empty bucket).
+
+    Returns:
+        ``points`` (n, 3) float32 node positions, ``sdf`` (n,) float32 (the grid values, not
+        shifted by ``iso``), and ``counts`` (buckets,) int, the draws per bucket.
+    """
+    d = grid.reshape(-1).astype(np.float64) - iso
+    nodes = [np.flatnonzero((d >= lo) & (d < hi)) for lo, hi in itertools.pairwise(bands)]
+    quota = n // len(nodes)
+    counts = np.zeros(len(nodes), dtype=int)
+    carry = 0
+    for i, members in enumerate(nodes):
+        want = quota + carry + (n - quota * len(nodes) if i == len(nodes) - 1 else 0)
+        counts[i] = min(want, len(members))
+        carry = want - counts[i]
+    for i, members in enumerate(nodes):  # a deficit left after the last bucket goes to the fullest
+        if carry == 0:
+            break
+        if len(members):
+            counts[i] += carry
+            carry = 0
+    if carry:
+        raise ValueError("no grid node lies in any DISN band: the mesh is empty or the grid misses it")
+    # A bucket drawn to exactly its size is taken whole (each node once); others with replacement.
+    picked = np.concatenate(
+        [
+            members if k == len(members) else members[rng.integers(0, len(members), size=k)]
+            for members, k in zip(nodes, counts, strict=True)
+            if k
+        ]
+    )
+    points = spec.points()[picked]
+    return points.astype(np.float32), grid.reshape(-1)[picked].astype(np.float32), counts
+
+
+def occupancy_samples(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    rng: np.random.Generator,
+    n: int = 100_000,
+    box: tuple[float, float] = (-1.1, 1.1),
+    near_fraction: float = 0.0,
+    sigma: float = 0.01,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Occupancy Networks' labelled points: uniform in the box, plus an optional near-surface share.
+
+    Returns:
+        ``points`` (n, 3) float16 (as ONet stores them) and ``occupancies`` (ceil(n / 8),) uint8,
+        ``numpy.packbits`` of inside labels (inside = generalized winding number > 0.5 in size).
+    """
+    n_near = round(n * near_fraction)
+    uniform = rng.uniform(box[0], box[1], size=(n - n_near, 3))
+    base, _ = surface_samples(vertices, faces, n_near, rng) if n_near else (np.zeros((0, 3)), None)
+    near = base + rng.normal(0.0, sigma, size=base.shape)
+    points = np.concatenate([uniform, near]).astype(np.float16)
+    inside = np.abs(winding_numbers(vertices, faces, points.astype(np.float64))) > 0.5
+    return points, np.packbits(inside)
