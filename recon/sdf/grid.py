@@ -125,13 +125,13 @@ def sdf_grid(
     distance, closest = narrow_band(vertices, faces, origin, h, (n, n, n), band)
     in_band = distance <= band
     far = ~in_band
-    far_nodes = np.argwhere(far)
-    if len(far_nodes):
+    has_far = bool(far.any())
+    if has_far:
         sweep_closest_points(distance, closest, in_band, origin, h)
     winding = np.empty((n, n, n))
     band_nodes = np.argwhere(in_band)
     winding[in_band] = winding_numbers(vertices, faces, origin + band_nodes * h)
-    if len(far_nodes):
+    if has_far:
         idx, coarse = _coarse_winding(vertices, faces, spec, sign_stride)
         winding[far] = _upsample(idx, coarse, n)[far]
     return np.where(np.abs(winding) > 0.5, -distance, distance).astype(np.float32)

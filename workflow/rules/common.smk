@@ -40,21 +40,28 @@ def get_scan_input(wildcards):
     return []
 
 
-_SCANNED = {}
+_TABLES = {}
+
+
+def read_table_once(path, build):
+    """``build(rows)`` of the TSV table at ``path``, computed once per version of the file.
+
+    Input functions run once per job, and a real ShapeNet copy has tens of thousands of shapes:
+    reading and indexing a table on every call would make the DAG quadratic.
+    """
+    key = (str(path), os.stat(path).st_mtime_ns, build)
+    if key not in _TABLES:
+        _TABLES[key] = build(read_tsv(path))
+    return _TABLES[key]
+
+
+def _index_by_shape(rows):
+    return {(r["category"], r["shape_id"]): r for r in rows}
 
 
 def scanned_shapes():
-    """{(category, shape_id): row} of results/ingest/sources.tsv, once scan_sources has run.
-
-    Read once per version of the file: the input functions below run once per shape, and a
-    real ShapeNet copy has tens of thousands.
-    """
-    path = checkpoints.scan_sources.get().output[0]
-    key = (path, os.stat(path).st_mtime_ns)
-    if key not in _SCANNED:
-        _SCANNED.clear()
-        _SCANNED[key] = {(r["category"], r["shape_id"]): r for r in read_tsv(path)}
-    return _SCANNED[key]
+    """{(category, shape_id): row} of results/ingest/sources.tsv, once scan_sources has run."""
+    return read_table_once(checkpoints.scan_sources.get().output[0], _index_by_shape)
 
 
 def get_source_row(wildcards):
@@ -86,15 +93,13 @@ def ok_shapes():
 
     Later stages build their per-shape job lists from this: quarantined shapes never appear.
     """
-    return read_tsv(checkpoints.ledger.get().output.manifest)
+    return read_table_once(checkpoints.ledger.get().output.manifest, list)
 
 
-def render_batches():
-    """{(category, batch): [shape_id, ...]}: each category's usable shapes, sorted, cut into
-    batches of render.batch_size, named b0000, b0001, ..."""
+def _render_batches(rows):
     size = config["render"]["batch_size"]
     by_category = {}
-    for row in ok_shapes():
+    for row in rows:
         by_category.setdefault(row["category"], []).append(row["shape_id"])
     batches = {}
     for category, ids in sorted(by_category.items()):
@@ -102,6 +107,12 @@ def render_batches():
         for i in range(0, len(ids), size):
             batches[(category, f"b{i // size:04d}")] = ids[i : i + size]
     return batches
+
+
+def render_batches():
+    """{(category, batch): [shape_id, ...]}: each category's usable shapes, sorted, cut into
+    batches of render.batch_size, named b0000, b0001, ..."""
+    return read_table_once(checkpoints.ledger.get().output.manifest, _render_batches)
 
 
 def get_render_batch_shapes(wildcards):
