@@ -11,4 +11,5 @@ rule default:
     input:
         rules.ledger.output,
         get_render_outputs,
+        rules.sdf_ledger.output,
     localrule: True

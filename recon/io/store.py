@@ -92,6 +92,7 @@ def write_array(
     dimension_names: Sequence[str],
     chunks: Sequence[int] | None = None,
     attributes: Mapping[str, Any] | None = None,
+    compressors: Any = "auto",
 ) -> zarr.Array:
     """Write ``data`` as array ``name`` of ``group`` (dtype kept as given).
 
@@ -102,6 +103,7 @@ def write_array(
         dimension_names: one name per axis, e.g. ``("vertex", "xyz")``.
         chunks: chunk shape; None = one chunk for the whole array.
         attributes: array attributes (units, frame, ...).
+        compressors: Zarr v3 bytes-to-bytes codecs; ``"auto"`` = Zarr's default (zstd).
     """
     data = np.ascontiguousarray(data)
     chunk_shape = tuple(chunks) if chunks is not None else tuple(max(1, n) for n in data.shape)
@@ -113,6 +115,7 @@ def write_array(
         dimension_names=tuple(dimension_names),
         attributes=dict(attributes or {}),
         fill_value=0,
+        compressors=compressors,
     )
     if data.size:
         array[...] = data

@@ -1,9 +1,12 @@
 """Exact distances to a triangle soup on the grid nodes near it (numba kernel).
 
 Every triangle visits the grid nodes of its bounding box grown by the band width and keeps,
-per node, the smallest point-triangle distance and the closest point. A node whose distance to
-the surface is at most the band width lies in the grown box of the triangle holding its closest
-point, so its value is exact; nodes farther away may hold an upper bound or nothing (inf).
+per node, the smallest squared point-triangle distance, the index of that triangle and the
+closest point on it. A node
+whose distance to the surface is at most the band width lies in the grown box of the triangle
+holding its closest point, so its value is exact; nodes farther away may hold an upper bound or
+nothing (inf, triangle -1). The grid is cut into slabs along x, one thread per slab, so that no
+two threads write the same node and the result does not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["narrow_band"]
+__all__ = ["narrow_band", "point_triangle_distance2", "triangle_table"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -52,63 +55,90 @@ def _closest_on_triangle(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz):
     return ax + abx * v + acx * w, ay + aby * v + acy * w, az + abz * v + acz * w
 
 
+@numba.njit(cache=True, inline="always")
+def closest_on_triangle(px, py, pz, tri, f):
+    """Closest point to p on triangle ``tri[f]`` (a row of :func:`triangle_table`), as scalars."""
+    a = (tri[f, 0], tri[f, 1], tri[f, 2])
+    b = (tri[f, 3], tri[f, 4], tri[f, 5])
+    c = (tri[f, 6], tri[f, 7], tri[f, 8])
+    return _closest_on_triangle(px, py, pz, a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2])
+
+
+@numba.njit(cache=True, inline="always")
+def point_triangle_distance2(px, py, pz, tri, f):
+    """Squared distance from point p to triangle ``tri[f]`` (a row of :func:`triangle_table`)."""
+    qx, qy, qz = closest_on_triangle(px, py, pz, tri, f)
+    return (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
+
+
+def triangle_table(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F, 9) float64 corner coordinates ``a, b, c`` of every triangle, the kernels' input."""
+    v = np.asarray(vertices, dtype=np.float64)
+    return np.ascontiguousarray(v[np.asarray(faces, dtype=np.int64)].reshape(-1, 9))
+
+
 @numba.njit(cache=True)
-def _band_kernel(vertices, faces, origin, spacing, shape, band, dist2, closest):
-    nx, ny, nz = shape
+def _node_boxes(tri, origin, spacing, shape, band):
+    """(F, 6) int64 inclusive node index ranges i0, i1, j0, j1, k0, k1 of the grown triangle boxes."""
+    boxes = np.empty((tri.shape[0], 6), np.int64)
+    for f in range(tri.shape[0]):
+        for axis in range(3):
+            lo = min(tri[f, axis], tri[f, 3 + axis], tri[f, 6 + axis]) - band - origin[axis]
+            hi = max(tri[f, axis], tri[f, 3 + axis], tri[f, 6 + axis]) + band - origin[axis]
+            boxes[f, 2 * axis] = max(int(np.ceil(lo / spacing)), 0)
+            boxes[f, 2 * axis + 1] = min(int(np.floor(hi / spacing)), shape[axis] - 1)
+    return boxes
+
+
+@numba.njit(cache=True, parallel=True)
+def _band_kernel(tri, boxes, origin, spacing, shape, dist2, tid, closest):
+    nx = shape[0]
     ox, oy, oz = origin[0], origin[1], origin[2]
-    for f in range(faces.shape[0]):
-        ax, ay, az = vertices[faces[f, 0], 0], vertices[faces[f, 0], 1], vertices[faces[f, 0], 2]
-        bx, by, bz = vertices[faces[f, 1], 0], vertices[faces[f, 1], 1], vertices[faces[f, 1], 2]
-        cx, cy, cz = vertices[faces[f, 2], 0], vertices[faces[f, 2], 1], vertices[faces[f, 2], 2]
-        i0 = max(int(np.ceil((min(ax, bx, cx) - band - ox) / spacing)), 0)
-        j0 = max(int(np.ceil((min(ay, by, cy) - band - oy) / spacing)), 0)
-        k0 = max(int(np.ceil((min(az, bz, cz) - band - oz) / spacing)), 0)
-        i1 = min(int(np.floor((max(ax, bx, cx) + band - ox) / spacing)), nx - 1)
-        j1 = min(int(np.floor((max(ay, by, cy) + band - oy) / spacing)), ny - 1)
-        k1 = min(int(np.floor((max(az, bz, cz) + band - oz) / spacing)), nz - 1)
-        for i in range(i0, i1 + 1):
-            px = ox + i * spacing
-            for j in range(j0, j1 + 1):
-                py = oy + j * spacing
-                for k in range(k0, k1 + 1):
-                    pz = oz + k * spacing
-                    qx, qy, qz = _closest_on_triangle(px, py, pz, ax, ay, az, bx, by, bz, cx, cy, cz)
-                    d = (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
-                    if d < dist2[i, j, k]:
-                        dist2[i, j, k] = d
-                        closest[i, j, k, 0] = qx
-                        closest[i, j, k, 1] = qy
-                        closest[i, j, k, 2] = qz
+    slabs = min(nx, 64)
+    for s in numba.prange(slabs):
+        lo = s * nx // slabs
+        hi = (s + 1) * nx // slabs - 1
+        for f in range(tri.shape[0]):
+            i0 = max(boxes[f, 0], lo)
+            i1 = min(boxes[f, 1], hi)
+            for i in range(i0, i1 + 1):
+                px = ox + i * spacing
+                for j in range(boxes[f, 2], boxes[f, 3] + 1):
+                    py = oy + j * spacing
+                    for k in range(boxes[f, 4], boxes[f, 5] + 1):
+                        pz = oz + k * spacing
+                        qx, qy, qz = closest_on_triangle(px, py, pz, tri, f)
+                        d = (px - qx) ** 2 + (py - qy) ** 2 + (pz - qz) ** 2
+                        if d < dist2[i, j, k]:
+                            dist2[i, j, k] = d
+                            tid[i, j, k] = f
+                            closest[i, j, k, 0] = qx
+                            closest[i, j, k, 1] = qy
+                            closest[i, j, k, 2] = qz
 
 
 def narrow_band(
-    vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray, spacing: float, shape: tuple, band: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact unsigned distances and closest points on the nodes within ``band`` of the surface.
+    tri: np.ndarray, origin: np.ndarray, spacing: float, shape: tuple, band: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact squared distances, closest triangles and points on the nodes within ``band`` of the surface.
 
     Args:
-        vertices: (V, 3) float64.
-        faces: (F, 3) int64.
+        tri: (F, 9) float64 triangle corners, from :func:`triangle_table`.
         origin: (3,) float64 position of node (0, 0, 0).
         spacing: distance between neighbouring nodes.
         shape: (nx, ny, nz) number of nodes per axis.
-        band: band width, in the units of ``vertices``.
+        band: band width, in the units of the vertices.
 
     Returns:
-        ``distance`` (nx, ny, nz) float64, exact where it is <= ``band``, an upper bound or inf
-        elsewhere; ``closest`` (nx, ny, nz, 3) float64, the closest surface point found (NaN where
-        none).
+        ``dist2`` (nx, ny, nz) float64 squared distance, exact where it is <= ``band**2``, an upper
+        bound or inf elsewhere; ``tid`` (nx, ny, nz) int32, the triangle at that distance (-1 where
+        none); ``closest`` (nx, ny, nz, 3) float32, the closest point on it (NaN where none).
     """
+    shape = tuple(int(n) for n in shape)
+    origin = np.asarray(origin, dtype=np.float64)
     dist2 = np.full(shape, np.inf)
-    closest = np.full((*shape, 3), np.nan)
-    _band_kernel(
-        np.ascontiguousarray(vertices, dtype=np.float64),
-        np.ascontiguousarray(faces, dtype=np.int64),
-        np.asarray(origin, dtype=np.float64),
-        float(spacing),
-        tuple(int(n) for n in shape),
-        float(band),
-        dist2,
-        closest,
-    )
-    return np.sqrt(dist2), closest
+    tid = np.full(shape, -1, np.int32)
+    closest = np.full((*shape, 3), np.nan, np.float32)
+    boxes = _node_boxes(tri, origin, float(spacing), shape, float(band))
+    _band_kernel(tri, boxes, origin, float(spacing), shape, dist2, tid, closest)
+    return dist2, tid, closest

@@ -26,6 +26,7 @@ from recon.sdf.grid import GridSpec, winding_numbers
 
 __all__ = [
     "DISN_BANDS",
+    "inside_points",
     "disn_samples",
     "gaussian_samples",
     "occupancy_samples",
@@ -37,8 +38,49 @@ __all__ = [
 DISN_BANDS = (-0.1, -0.03, 0.0, 0.03, 0.1)
 
 
-def point_sdf(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Exact signed distances of (N, 3) points: libigl's AABB distance, winding-number sign; (N,) float32."""
+def inside_points(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    points: np.ndarray,
+    grid: np.ndarray | None = None,
+    spec: GridSpec | None = None,
+) -> np.ndarray:
+    """Inside labels (|winding number| > 0.5) of (N, 3) points; (N,) bool.
+
+    With the shape's SDF ``grid`` (and its ``spec``), a point whose trilinearly interpolated grid
+    value is more than 1.5 node spacings from zero takes the grid's sign: the SDF is 1-Lipschitz,
+    so the interpolation is within half a node diagonal of the point's own SDF, and the grid's
+    values are within a few thousandths of the truth. Only the other points need their own
+    winding number, which is most of the cost.
+    """
+    p = np.ascontiguousarray(points, dtype=np.float64)
+    if len(p) == 0:
+        return np.zeros(0, bool)
+    if grid is None:
+        return np.abs(winding_numbers(vertices, faces, p)) > 0.5
+    from scipy.ndimage import map_coordinates
+
+    coords = ((p - spec.lo) / spec.spacing).T
+    value = map_coordinates(np.asarray(grid, dtype=np.float32), coords, order=1, mode="nearest")
+    inside = value < 0
+    outside_box = np.any((p < spec.lo) | (p > spec.hi), axis=1)
+    unsure = (np.abs(value) <= 1.5 * spec.spacing) | outside_box
+    inside[unsure] = np.abs(winding_numbers(vertices, faces, p[unsure])) > 0.5
+    return inside
+
+
+def point_sdf(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    points: np.ndarray,
+    grid: np.ndarray | None = None,
+    spec: GridSpec | None = None,
+) -> np.ndarray:
+    """Exact signed distances of (N, 3) points; (N,) float32.
+
+    Distance from libigl's AABB tree, sign from :func:`inside_points` (``grid`` and ``spec``
+    only save work; they do not change the result).
+    """
     import igl
 
     v = np.ascontiguousarray(vertices, dtype=np.float64)
@@ -47,7 +89,7 @@ def point_sdf(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np
     if len(p) == 0:
         return np.zeros(0, np.float32)
     distance, *_ = igl.signed_distance(p, v, f, igl.SIGNED_DISTANCE_TYPE_UNSIGNED)
-    inside = np.abs(winding_numbers(v, f, p)) > 0.5
+    inside = inside_points(v, f, p, grid, spec)
     return np.where(inside, -np.abs(distance), np.abs(distance)).astype(np.float32)
 
 
@@ -81,6 +123,8 @@ def gaussian_samples(
     sigmas: Sequence[float],
     uniform_fraction: float,
     box: tuple[float, float],
+    grid: np.ndarray | None = None,
+    spec: GridSpec | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Near-surface Gaussian samples plus uniform ones, with exact SDF.
 
@@ -92,6 +136,8 @@ def gaussian_samples(
             near-surface points each.
         uniform_fraction: share of points uniform in ``box``.
         box: ``(lo, hi)``, the cube the uniform points fill.
+        grid, spec: the shape's SDF grid, to skip winding numbers far from the surface
+            (:func:`inside_points`).
 
     Returns:
         ``points`` (n, 3) float32 and ``sdf`` (n,) float32; uniform points come last.
@@ -103,7 +149,8 @@ def gaussian_samples(
     offsets = np.concatenate([rng.normal(0.0, s, size=(k, 3)) for s, k in zip(sigmas, shares, strict=True)])
     uniform = rng.uniform(box[0], box[1], size=(n_uniform, 3))
     points = np.concatenate([base + offsets, uniform])
-    return points.astype(np.float32), point_sdf(vertices, faces, points.astype(np.float32))
+    points = points.astype(np.float32)
+    return points, point_sdf(vertices, faces, points, grid, spec)
 
 
 def disn_samples(
@@ -162,6 +209,8 @@ def occupancy_samples(
     box: tuple[float, float] = (-1.1, 1.1),
     near_fraction: float = 0.0,
     sigma: float = 0.01,
+    grid: np.ndarray | None = None,
+    spec: GridSpec | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Occupancy Networks' labelled points: uniform in the box, plus an optional near-surface share.
 
@@ -174,5 +223,5 @@ def occupancy_samples(
     base, _ = surface_samples(vertices, faces, n_near, rng) if n_near else (np.zeros((0, 3)), None)
     near = base + rng.normal(0.0, sigma, size=base.shape)
     points = np.concatenate([uniform, near]).astype(np.float16)
-    inside = np.abs(winding_numbers(vertices, faces, points.astype(np.float64))) > 0.5
+    inside = inside_points(vertices, faces, points.astype(np.float64), grid, spec)
     return points, np.packbits(inside)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
 import yaml
 
 from recon.io.store import open_store
@@ -80,11 +81,54 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
+#: A small SDF stage for the workflow tests (the default is 256^3 with 250,000 Gaussian samples).
+SMALL_SDF = {
+    "grid": {"resolution": 40},
+    "samples": {
+        "surface": {"count": 4000},
+        "gaussian": {"count": 5000},
+        "disn": {"count": 2048},
+        "occupancy": {"count": 4000},
+    },
+    "quality": {"probes": 2000},
+}
+
+
+def test_sdf_stage_quarantines_a_shape_without_inside_and_goes_on(tmp_path):
+    root = tmp_path / "meshes"
+    (root / "things").mkdir(parents=True)
+    trimesh.creation.box((1, 2, 3)).export(root / "things" / "box.obj")
+    trimesh.creation.annulus(0.3, 0.6, 0.4).export(root / "things" / "ring.obj")
+    sheet = trimesh.Trimesh([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], [[0, 1, 2], [0, 2, 3]])
+    sheet.export(root / "things" / "sheet.obj")
+    workdir = make_workdir(
+        tmp_path / "run",
+        {
+            "source": {"kind": "folder", "path": str(root)},
+            "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
+            "sdf": SMALL_SDF,
+        },
+    )
+    run_snakemake(workdir, "--cores", "2", "sdf")
+    ingest = {r["shape_id"]: r["status"] for r in read_tsv(workdir / "results" / "ingest" / "ledger.tsv")}
+    assert ingest == {"box": "ok", "ring": "ok", "sheet": "ok"}  # a sheet is a valid mesh ...
+    ledger = {r["shape_id"]: r for r in read_tsv(workdir / "results" / "sdf" / "ledger.tsv")}
+    assert ledger["sheet"]["status"] == "quarantined"  # ... without an inside
+    assert ledger["sheet"]["reason"].startswith("no interior"), ledger["sheet"]["reason"]
+    assert ledger["box"]["status"] == ledger["ring"]["status"] == "ok"
+    manifest = read_tsv(workdir / "results" / "sdf" / "manifest.tsv")
+    assert sorted(r["shape_id"] for r in manifest) == ["box", "ring"]
+    assert "quarantined" in (workdir / "logs" / "sdf" / "shapes" / "things" / "sheet.log").read_text()
+    store = open_store(workdir / "results" / "sdf" / "shapes" / "things" / "ring.zarr")
+    assert store["grid/sdf"].shape == (40, 40, 40) and store["mesh/faces"].shape[0] > 100
+
+
 def test_demo_ingest_twice_is_byte_identical(tmp_path):
     config = {
         "seed": 0,
         "demo": {"shapes_per_category": 2},
         "render": {"views": 2, "resolution": 48, "batch_size": 6, "samples": 4},
+        "sdf": SMALL_SDF,
     }
     trees = []
     for name in ("a", "b"):
@@ -101,6 +145,10 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
     assert len(renders) == 12  # a contact sheet per shape, next to its render store
     assert sorted(a) == sorted(b)
     assert [k for k in a if a[k] != b[k]] == []
+    sdf = [k for k in a if k.startswith("sdf/shapes/") and k.endswith("grid/sdf/zarr.json")]
+    assert len(sdf) == 12
+    ledger = read_tsv(workdir / "results" / "sdf" / "ledger.tsv")
+    assert len(ledger) == 12 and {r["status"] for r in ledger} == {"ok"}
 
 
 def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder):

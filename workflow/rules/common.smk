@@ -133,3 +133,11 @@ def get_render_outputs(wildcards):
     return [
         f"results/render/{category}/{batch}" for category, batch in render_batches()
     ]
+
+
+def get_sdf_stores(wildcards):
+    """The SDF store of every usable shape (from the ingest manifest)."""
+    return [
+        f"results/sdf/shapes/{row['category']}/{row['shape_id']}.zarr"
+        for row in ok_shapes()
+    ]

@@ -1,0 +1,177 @@
+"""The SDF stage of one shape: store layout, stored precision, samples, checks and the ledger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+pytest.importorskip("igl")
+
+from recon.config import resolve_config  # noqa: E402
+from recon.data.sources import discover  # noqa: E402
+from recon.io.store import open_store  # noqa: E402
+from recon.io.tables import read_tsv, write_tsv  # noqa: E402
+from recon.sdf.grid import GridSpec, sdf_grid  # noqa: E402
+from recon.sdf.quality import quality_metrics  # noqa: E402
+from recon.sdf.samples import inside_points, surface_samples  # noqa: E402
+from recon.sdf.stage import build_sdf_ledger, grid_spec, quantize_far_field, sdf_shape  # noqa: E402
+from tests.meshes import ingest_source  # noqa: E402
+
+SMALL = {
+    "sdf": {
+        "grid": {"resolution": 40},
+        "samples": {
+            "surface": {"count": 4000},
+            "gaussian": {"count": 6000},
+            "disn": {"count": 2048},
+            "occupancy": {"count": 5000},
+        },
+        "quality": {"probes": 2000},
+    }
+}
+
+
+def _ingested(tmp_path, meshes: dict[str, trimesh.Trimesh]):
+    root = tmp_path / "meshes"
+    (root / "things").mkdir(parents=True)
+    for name, mesh in meshes.items():
+        mesh.export(root / "things" / f"{name}.obj")
+    config = resolve_config({"source": {"kind": "folder", "path": str(root)}})
+    stores = {}
+    for shape in discover("folder", root):
+        store = tmp_path / "ingest" / f"{shape.shape_id}.zarr"
+        ingest_source(root, shape, store, config)
+        stores[shape.shape_id] = store
+    return stores
+
+
+def test_quantized_far_field_keeps_the_band_bit_for_bit():
+    rng = np.random.default_rng(0)
+    grid = rng.uniform(-1.5, 1.5, (20, 20, 20)).astype(np.float32)
+    grid[0, 0, :4] = [0.1, -0.1, 0.0999999, np.float32(0.1) + np.float32(1e-7)]
+    q = 2.0**-9
+    out = quantize_far_field(grid, 0.1, q)
+    near = np.abs(grid) < 0.1
+    assert np.array_equal(out[near], grid[near])
+    far = ~near
+    assert np.all(np.abs(out[far]) >= np.abs(grid[far]))  # rounded away from zero: still upper bounds
+    assert np.all(np.abs(out[far]) - np.abs(grid[far]) < q)
+    assert np.all(np.sign(out[far]) == np.sign(grid[far]))
+    assert np.allclose(out[far] / q, np.round(out[far] / q))
+    assert np.all(np.abs(out[far]) >= 0.1)
+
+
+def test_disn_box_is_a_cube_around_the_bounding_box():
+    vertices = np.array([[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5], [0.0, 0.2, -0.1]])
+    spec = grid_spec({"resolution": 257, "box": "disn", "half_extent": 1.1}, vertices)
+    assert spec.resolution == 257 and spec.lo == pytest.approx(-0.6) and spec.hi == pytest.approx(0.6)
+    fixed = grid_spec({"resolution": 256, "box": "fixed", "half_extent": 1.1}, vertices)
+    assert (fixed.lo, fixed.hi) == (-1.1, 1.1)
+
+
+def test_inside_points_with_a_grid_equals_winding_numbers():
+    mesh = trimesh.creation.annulus(0.3, 0.6, 0.5, sections=48)
+    spec = GridSpec(40)
+    grid = sdf_grid(mesh.vertices, mesh.faces, spec)
+    points = np.random.default_rng(0).uniform(-1.2, 1.2, (20_000, 3))
+    fast = inside_points(mesh.vertices, mesh.faces, points, grid, spec)
+    slow = inside_points(mesh.vertices, mesh.faces, points)
+    assert np.array_equal(fast, slow)
+    assert slow.mean() == pytest.approx(np.pi * (0.6**2 - 0.3**2) * 0.5 / 2.4**3, rel=0.1)
+
+
+def test_quality_metrics_tell_clean_inner_and_flipped_meshes_apart():
+    box = trimesh.creation.box((1.0, 1.0, 1.0))
+    wall = trimesh.creation.box((0.002, 0.9, 0.9))
+    cases = {
+        "clean": box,
+        "inner": trimesh.util.concatenate([box, wall, wall.copy().apply_translation([0.2, 0, 0])]),
+        "flipped": trimesh.Trimesh(box.vertices, box.faces[:, ::-1], process=False),
+        "sheet": trimesh.Trimesh([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], [[0, 1, 2], [0, 2, 3]]),
+    }
+    spec = GridSpec(32)
+    out = {}
+    for name, mesh in cases.items():
+        grid = sdf_grid(mesh.vertices, mesh.faces, spec)
+        points, normals = surface_samples(mesh.vertices, mesh.faces, 3000, np.random.default_rng(0))
+        out[name] = quality_metrics(mesh.vertices, mesh.faces, points, normals, grid, 0.002)
+    assert out["clean"]["mixed_sign_fraction"] > 0.99 and out["clean"]["flipped_fraction"] == 0.0
+    nodes_inside = np.all(np.abs(spec.points()) < 0.5, axis=1).mean()
+    assert out["clean"]["interior_fraction"] == pytest.approx(nodes_inside)
+    # Two inner walls add area with inside on both sides: their share of the samples is not mixed.
+    inner_area = 4 * 0.9 * 0.9 / (6 + 4 * 0.81 + 4 * 0.9 * 0.002)
+    assert out["inner"]["mixed_sign_fraction"] == pytest.approx(1 - inner_area, abs=0.03)
+    assert out["inner"]["occupied_fraction"] > 0.99
+    assert out["flipped"]["flipped_fraction"] > 0.99 and out["flipped"]["mixed_sign_fraction"] > 0.99
+    assert out["sheet"]["interior_fraction"] == 0.0 and out["sheet"]["occupied_fraction"] == 0.0
+
+
+def test_sdf_store_of_a_box(tmp_path):
+    half = np.array([0.5, 0.3, 0.2])
+    stores = _ingested(tmp_path, {"box": trimesh.creation.box(2 * half)})
+    config = resolve_config(SMALL)
+    row = sdf_shape(stores["box"], tmp_path / "sdf.zarr", config)
+    assert row["status"] == "ok" and row["reason"] == ""
+    store = open_store(tmp_path / "sdf.zarr")
+    ingest = open_store(stores["box"])
+    v, f = ingest["mesh/vertices"][...], ingest["mesh/faces"][...]
+    spec = GridSpec(40, -1.1, 1.1)
+    expected = quantize_far_field(sdf_grid(v, f, spec), 0.1, 2.0**-9)
+    stored = store["grid/sdf"]
+    assert stored.dtype == np.float32 and stored.shape == (40, 40, 40)
+    assert np.array_equal(stored[...], expected)
+    assert stored.attrs["lo"] == -1.1 and stored.attrs["exact_within"] == 0.1
+
+    # The normalized box (half-extents scaled by the unit-sphere normalization) is analytic.
+    scale = 1 / np.linalg.norm(half)
+    for preset in ("gaussian", "disn"):
+        p = store[f"samples/{preset}/points"][...].astype(np.float64)
+        q = np.abs(p) - half * scale
+        exact = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+        sdf = store[f"samples/{preset}/sdf"][...]
+        tol = 1e-5 if preset == "gaussian" else 0.5 * spec.spacing * np.sqrt(3)
+        assert np.abs(sdf - exact).max() < tol, preset
+    assert store["samples/gaussian/points"].shape == (6000, 3)
+    assert store["samples/disn/points"].shape == (2048, 3)
+    assert store["samples/surface/normals"].dtype == np.float16
+    occ = store["samples/occupancy"]
+    inside = np.unpackbits(occ["occupied"][...])[:5000].astype(bool)
+    inside_exact = np.all(np.abs(occ["points"][...].astype(np.float64)) < half * scale, axis=1)
+    assert np.mean(inside != inside_exact) < 1e-3  # float16 points on the faces may go either way
+    mv = store["mesh/vertices"][...]
+    assert np.allclose(np.abs(mv).max(axis=0), half * scale + 0.003, atol=0.02)
+    attrs = dict(store.attrs)
+    assert attrs["samples"]["gaussian"]["sigmas"] == pytest.approx([0.005**0.5, 0.0005**0.5])
+    assert attrs["samples"]["gaussian"]["preset"] == "deepsdf"
+    assert sum(attrs["samples"]["disn"]["band_counts"]) == 2048
+    assert attrs["provenance"]["stage"] == "sdf" and attrs["provenance"]["config"]["sdf"] == config["sdf"]
+
+    # Same seed, same store.
+    sdf_shape(stores["box"], tmp_path / "again.zarr", config)
+    again = open_store(tmp_path / "again.zarr")
+    for name in ("samples/gaussian/points", "samples/disn/sdf", "samples/occupancy/occupied"):
+        assert np.array_equal(again[name][...], store[name][...])
+
+
+def test_open_sheet_is_quarantined_and_left_out_of_the_manifest(tmp_path):
+    sheet = trimesh.Trimesh([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], [[0, 1, 2], [0, 2, 3]])
+    stores = _ingested(tmp_path, {"box": trimesh.creation.box((1, 1, 1)), "sheet": sheet})
+    config = resolve_config(SMALL)
+    rows = []
+    for name, store in stores.items():
+        sdf_shape(store, tmp_path / "sdf" / f"{name}.zarr", config)
+        rows.append({"category": "things", "shape_id": name, "split": "train", "category_name": "things"})
+    write_tsv(tmp_path / "manifest.tsv", rows, ["category", "category_name", "shape_id", "split"])
+    counts = build_sdf_ledger(
+        tmp_path / "manifest.tsv",
+        sorted((tmp_path / "sdf").glob("*.zarr")),
+        tmp_path / "ledger.tsv",
+        tmp_path / "ok.tsv",
+    )
+    assert counts == {"ok": 1, "quarantined": 1}
+    ledger = {r["shape_id"]: r for r in read_tsv(tmp_path / "ledger.tsv")}
+    assert ledger["sheet"]["status"] == "quarantined"
+    assert ledger["sheet"]["reason"].startswith("no interior")
+    assert float(ledger["box"]["mixed_sign_fraction"]) > 0.99
+    assert [r["shape_id"] for r in read_tsv(tmp_path / "ok.tsv")] == ["box"]
