@@ -26,9 +26,9 @@ from recon.sdf.grid import GridSpec, winding_numbers
 
 __all__ = [
     "DISN_BANDS",
-    "inside_points",
     "disn_samples",
     "gaussian_samples",
+    "inside_points",
     "occupancy_samples",
     "point_sdf",
     "surface_samples",

@@ -299,7 +299,9 @@ def build_sdf_ledger(
     for store in stores:
         ledger = dict(open_store(store).attrs)["ledger"]
         checks[(ledger["category"], ledger["shape_id"])] = ledger
-    missing = [f"{r['category']}/{r['shape_id']}" for r in rows if (r["category"], r["shape_id"]) not in checks]
+    missing = [
+        f"{r['category']}/{r['shape_id']}" for r in rows if (r["category"], r["shape_id"]) not in checks
+    ]
     if missing:
         raise ValueError(f"no SDF store for {len(missing)} manifest shapes, e.g. {missing[:3]}")
     ledger_rows = [{**checks[(r["category"], r["shape_id"])], "split": r["split"]} for r in rows]

@@ -54,7 +54,10 @@ def test_narrow_band_is_exact():
     # The stored closest points (float32) are on the stored triangle, at that distance.
     np.testing.assert_allclose(np.linalg.norm(points - closest[band], axis=1), reference, atol=1e-6)
     _, _, on_triangle, _ = igl.signed_distance(
-        closest[band].astype(np.float64), mesh.vertices, mesh.faces.astype(np.int64), igl.SIGNED_DISTANCE_TYPE_UNSIGNED
+        closest[band].astype(np.float64),
+        mesh.vertices,
+        mesh.faces.astype(np.int64),
+        igl.SIGNED_DISTANCE_TYPE_UNSIGNED,
     )
     np.testing.assert_allclose(on_triangle, closest[band], atol=1e-6)
     assert np.all(tid[band] >= 0) and np.all(tid[~band & (tid >= 0)] < len(mesh.faces))

@@ -8,15 +8,15 @@ import trimesh
 
 pytest.importorskip("igl")
 
-from recon.config import resolve_config  # noqa: E402
-from recon.data.sources import discover  # noqa: E402
-from recon.io.store import open_store  # noqa: E402
-from recon.io.tables import read_tsv, write_tsv  # noqa: E402
-from recon.sdf.grid import GridSpec, sdf_grid  # noqa: E402
-from recon.sdf.quality import quality_metrics  # noqa: E402
-from recon.sdf.samples import inside_points, surface_samples  # noqa: E402
-from recon.sdf.stage import build_sdf_ledger, grid_spec, quantize_far_field, sdf_shape  # noqa: E402
-from tests.meshes import ingest_source  # noqa: E402
+from recon.config import resolve_config
+from recon.data.sources import discover
+from recon.io.store import open_store
+from recon.io.tables import read_tsv, write_tsv
+from recon.sdf.grid import GridSpec, sdf_grid
+from recon.sdf.quality import quality_metrics
+from recon.sdf.samples import inside_points, surface_samples
+from recon.sdf.stage import build_sdf_ledger, grid_spec, quantize_far_field, sdf_shape
+from tests.meshes import ingest_source
 
 SMALL = {
     "sdf": {
