@@ -94,6 +94,24 @@ def _cell(x, stride, axis):
     return c, (x - axis[c]) / (axis[c + 1] - axis[c])
 
 
+@numba.njit(cache=True)
+def _mark_corners(distance, near, far, stride, axis, needed):
+    """Mark the corners of the level cells holding a node at a distance in (near, far]."""
+    n = distance.shape[0]
+    for i in range(n):
+        a, _ = _cell(i, stride, axis)
+        for j in range(n):
+            b, _ = _cell(j, stride, axis)
+            for k in range(n):
+                d = distance[i, j, k]
+                if near < d <= far:
+                    c, _ = _cell(k, stride, axis)
+                    for da in range(2):
+                        for db in range(2):
+                            for dc in range(2):
+                                needed[a + da, b + db, c + dc] = True
+
+
 @numba.njit(cache=True, parallel=True)
 def _interpolate_levels(distance, spacing, reach, strides, axes, levels, winding):
     """Winding numbers of the far nodes, trilinear from the coarse levels (NaN if a corner is missing)."""
@@ -134,13 +152,13 @@ def _inside(vertices: np.ndarray, faces: np.ndarray, distance: np.ndarray, spec:
     axes, levels = [], []
     for level, stride in enumerate(SIGN_STRIDES):
         axis = _level_axis(n, stride)
-        sub = distance[np.ix_(axis, axis, axis)]
-        grid = np.full(sub.shape, np.nan, np.float32)
-        if level + 1 < len(SIGN_STRIDES):
-            # Corners of every cell that holds a node using this level.
-            needed = sub <= (2 * LEVEL_REACH + np.sqrt(3)) * stride * h
-        else:
-            needed = np.ones(sub.shape, bool)
+        m = len(axis)
+        grid = np.full((m, m, m), np.nan, np.float32)
+        # The corners of every cell that holds a node using this level.
+        near = LEVEL_REACH * stride * h
+        far = LEVEL_REACH * SIGN_STRIDES[level + 1] * h if level + 1 < len(SIGN_STRIDES) else np.inf
+        needed = np.zeros((m, m, m), bool)
+        _mark_corners(distance, near, far, stride, axis, needed)
         at = np.argwhere(needed)
         grid[needed] = winding_numbers(vertices, faces, origin + axis[at] * h)
         axes.append(axis)
