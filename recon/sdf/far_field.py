@@ -210,30 +210,29 @@ def vertex_stars(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, n
 
 
 @numba.njit(cache=True, parallel=True)
-def _descend(nodes, dist2, tid, tri, corners, offsets, star, origin, spacing):
+def _descend(nodes, dist2, tid, start_tid, tri, corners, offsets, star, origin, spacing):
     nx, ny, nz = dist2.shape
     for n in numba.prange(nodes.shape[0]):
         i, j, k = nodes[n, 0], nodes[n, 1], nodes[n, 2]
         px = origin[0] + i * spacing
         py = origin[1] + j * spacing
         pz = origin[2] + k * spacing
-        t = tid[i, j, k]
+        t = start_tid[i, j, k]
         best = point_triangle_distance2(px, py, pz, tri, t)
-        # Start from the best of the node's and its six neighbours' triangles.
-        for axis in range(3):
-            for step in (-1, 1):
-                a = i + (step if axis == 0 else 0)
-                b = j + (step if axis == 1 else 0)
-                c = k + (step if axis == 2 else 0)
-                if a < 0 or b < 0 or c < 0 or a >= nx or b >= ny or c >= nz:
-                    continue
-                u = tid[a, b, c]
-                if u < 0 or u == t:
-                    continue
-                d = point_triangle_distance2(px, py, pz, tri, u)
-                if d < best:
-                    best = d
-                    t = u
+        # Start from the best of the node's and its 26 neighbours' triangles.
+        for da in range(-1, 2):
+            for db in range(-1, 2):
+                for dc in range(-1, 2):
+                    a, b, c = i + da, j + db, k + dc
+                    if a < 0 or b < 0 or c < 0 or a >= nx or b >= ny or c >= nz:
+                        continue
+                    u = start_tid[a, b, c]
+                    if u < 0 or u == t:
+                        continue
+                    d = point_triangle_distance2(px, py, pz, tri, u)
+                    if d < best:
+                        best = d
+                        t = u
         while True:
             start = t
             for c in range(3):
@@ -260,8 +259,13 @@ def refine_by_descent(
     stars: tuple[np.ndarray, np.ndarray, np.ndarray],
     origin: np.ndarray,
     spacing: float,
+    passes: int = 2,
 ) -> None:
     """Improve the distances of ``nodes`` by descent over the mesh from their swept triangles, in place.
+
+    Every pass starts each node from the best of its own and its 26 neighbours' triangles as they
+    were when the pass began (a snapshot, so the result does not depend on the thread count), so a
+    second pass hands on what the first found.
 
     Args:
         nodes: (M, 3) int64 grid indices to refine.
@@ -270,16 +274,20 @@ def refine_by_descent(
         stars: the output of :func:`vertex_stars`.
         origin: (3,) position of node (0, 0, 0).
         spacing: node spacing.
+        passes: number of passes.
     """
     corners, offsets, star = stars
-    _descend(
-        np.ascontiguousarray(nodes, dtype=np.int64),
-        dist2,
-        tid,
-        tri,
-        corners,
-        offsets,
-        star,
-        np.asarray(origin, dtype=np.float64),
-        float(spacing),
-    )
+    nodes = np.ascontiguousarray(nodes, dtype=np.int64)
+    for _ in range(passes):
+        _descend(
+            nodes,
+            dist2,
+            tid,
+            tid.copy(),
+            tri,
+            corners,
+            offsets,
+            star,
+            np.asarray(origin, dtype=np.float64),
+            float(spacing),
+        )
