@@ -28,6 +28,7 @@ __all__ = [
     "GAUSSIAN_PRESETS",
     "SDF_LEDGER_COLUMNS",
     "build_sdf_ledger",
+    "gaussian_params",
     "grid_spec",
     "quantize_far_field",
     "sdf_shape",
@@ -50,6 +51,22 @@ SDF_LEDGER_COLUMNS = ("category", "shape_id", "split", "status", "reason", *QUAL
 
 #: Chunk edge of the stored grid and its codec (Blosc zstd level 5, byte shuffle).
 GRID_CHUNK = 32
+
+
+def gaussian_params(cfg: Mapping) -> dict:
+    """The ``sdf.samples.gaussian`` config with its preset's values filled in where it gives null.
+
+    Raises:
+        ValueError: the ``custom`` preset without ``sigmas`` or ``uniform_fraction``.
+    """
+    params = {**GAUSSIAN_PRESETS.get(cfg["preset"], {}), **{k: v for k, v in cfg.items() if v is not None}}
+    missing = [k for k in ("sigmas", "uniform_fraction") if params.get(k) is None]
+    if missing:
+        raise ValueError(
+            f"sdf.samples.gaussian.preset = {cfg['preset']!r} needs "
+            + " and ".join(f"sdf.samples.gaussian.{k}" for k in missing)
+        )
+    return params
 
 
 def grid_spec(grid_cfg: Mapping, vertices: np.ndarray) -> GridSpec:
@@ -151,7 +168,7 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
         vertices, faces, int(samples["surface"]["count"]), rng(seed, "sdf", category, shape_id, "surface")
     )
     g = samples["gaussian"]
-    g_params = {**GAUSSIAN_PRESETS.get(g["preset"], {}), **{k: v for k, v in g.items() if v is not None}}
+    g_params = gaussian_params(g)
     gauss_points, gauss_sdf = gaussian_samples(
         vertices,
         faces,

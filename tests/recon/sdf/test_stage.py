@@ -15,7 +15,7 @@ from recon.io.tables import read_tsv, write_tsv
 from recon.sdf.grid import GridSpec, sdf_grid
 from recon.sdf.quality import quality_metrics
 from recon.sdf.samples import inside_points, surface_samples
-from recon.sdf.stage import build_sdf_ledger, grid_spec, quantize_far_field, sdf_shape
+from recon.sdf.stage import build_sdf_ledger, gaussian_params, grid_spec, quantize_far_field, sdf_shape
 from tests.meshes import ingest_source
 
 SMALL = {
@@ -60,6 +60,19 @@ def test_quantized_far_field_keeps_the_band_bit_for_bit():
     assert np.all(np.sign(out[far]) == np.sign(grid[far]))
     assert np.allclose(out[far] / q, np.round(out[far] / q))
     assert np.all(np.abs(out[far]) >= 0.1)
+
+
+def test_gaussian_presets_fill_what_the_config_leaves_null():
+    mesh_to_sdf = gaussian_params(
+        resolve_config({"sdf": {"samples": {"gaussian": {"preset": "mesh_to_sdf"}}}})["sdf"]["samples"][
+            "gaussian"
+        ]
+    )
+    assert mesh_to_sdf["sigmas"] == [0.0025, 0.00025] and mesh_to_sdf["uniform_fraction"] == 0.06
+    own = {"preset": "deepsdf", "count": 10, "sigmas": [0.1], "uniform_fraction": None}
+    assert gaussian_params(own)["sigmas"] == [0.1] and gaussian_params(own)["uniform_fraction"] == 0.06
+    with pytest.raises(ValueError, match=r"sdf\.samples\.gaussian\.sigmas"):
+        gaussian_params({"preset": "custom", "count": 10, "sigmas": None, "uniform_fraction": 0.1})
 
 
 def test_disn_box_is_a_cube_around_the_bounding_box():
