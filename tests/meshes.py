@@ -53,6 +53,18 @@ BAD_MESHES = {
 #: ingest limits used with BAD_MESHES (max_faces small enough that "huge" trips it).
 TEST_LIMITS = {"max_faces": 100, "max_file_mb": 1024, "degenerate_area": 1e-12}
 
+#: A small ``sdf`` config section for tests (the default is 256^3 with 250,000 Gaussian samples).
+SMALL_SDF = {
+    "grid": {"resolution": 40},
+    "samples": {
+        "surface": {"count": 4000},
+        "gaussian": {"count": 6000},
+        "disn": {"count": 2048},
+        "occupancy": {"count": 5000},
+    },
+    "quality": {"probes": 2000},
+}
+
 
 def ingest_source(root: Path, shape, store: Path, config: dict | None = None) -> dict:
     """Ingest one discovered :class:`recon.data.sources.SourceShape` of ``root`` into ``store``."""

@@ -1,11 +1,13 @@
 """Distances beyond the exact band: closest points swept across the grid, then refined (numba).
 
 1. :func:`sweep_closest_points`: each node outside the band takes, from the nine neighbours in the
-   previous plane of a sweep, the closest point (and its triangle) nearest to itself. Six sweeps
-   run plane by plane along +x, -x, +y, -y, +z and -z, as in fast-sweeping closest-point
-   transforms (Tsai 2002). A plane's nodes are independent of each other, so each plane is shared
-   among threads and the result does not depend on their number. A node's value is the distance to
-   a real surface point, so it is never below the true distance.
+   previous plane of a sweep, the closest point (and its triangle) nearest to itself, then from
+   its neighbour along z, up and down its row. Four sweeps run plane by plane along +x, -x, +y and
+   -y, as in fast-sweeping closest-point transforms (Tsai 2002). The rows of a plane are
+   independent of each other, so each plane is shared among threads and the result does not
+   depend on their number. A node's value is the distance to a real surface point, so it is never
+   below the true distance. :func:`sweep_coarse` runs it on every second node and hands the
+   result down to the others.
 2. :func:`refine_by_descent`: on the nodes that must be exact (the near band), the swept triangle
    is the start of a descent over the mesh: the triangles around its corners are tried, the
    closest taken, until none is closer. On a smooth patch the swept triangle is a neighbour of
@@ -23,18 +25,8 @@ __all__ = ["refine_by_descent", "sweep_closest_points", "sweep_coarse", "vertex_
 
 
 @numba.njit(cache=True, inline="always")
-def _node(axis, p, u, v):
-    """Grid index of node (u, v) of plane p of a sweep along ``axis``."""
-    if axis == 0:
-        return p, u, v
-    if axis == 1:
-        return u, p, v
-    return u, v, p
-
-
-@numba.njit(cache=True, inline="always")
-def _take(dist2, tid, closest, i, j, k, px, py, pz, best, src, a, b, c):
-    """Offer node (a, b, c)'s closest point to node p; returns the updated (best, source)."""
+def _take(tid, closest, px, py, pz, best, src, a, b, c):
+    """Offer node (a, b, c)'s closest point to point p; returns the updated (best, source)."""
     if tid[a, b, c] >= 0:
         dx = px - closest[a, b, c, 0]
         dy = py - closest[a, b, c, 1]
@@ -46,12 +38,13 @@ def _take(dist2, tid, closest, i, j, k, px, py, pz, best, src, a, b, c):
 
 
 @numba.njit(cache=True, inline="always")
-def _copy(dist2, tid, closest, i, j, k, best, a, b, c):
+def _copy(dist2, tid, closest, i, j, k, best, src_tid, src_closest, a, b, c):
+    """Node (i, j, k) takes distance ``best`` and the triangle and closest point of source (a, b, c)."""
     dist2[i, j, k] = best
-    tid[i, j, k] = tid[a, b, c]
-    closest[i, j, k, 0] = closest[a, b, c, 0]
-    closest[i, j, k, 1] = closest[a, b, c, 1]
-    closest[i, j, k, 2] = closest[a, b, c, 2]
+    tid[i, j, k] = src_tid[a, b, c]
+    closest[i, j, k, 0] = src_closest[a, b, c, 0]
+    closest[i, j, k, 1] = src_closest[a, b, c, 1]
+    closest[i, j, k, 2] = src_closest[a, b, c, 2]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -85,9 +78,9 @@ def _sweep(dist2, tid, closest, origin, spacing, band2, axis, step):
                     for dk in range(-1, 2):
                         c = k + dk
                         if 0 <= c < nz:
-                            best, src = _take(dist2, tid, closest, i, j, k, px, py, pz, best, src, a, b, c)
+                            best, src = _take(tid, closest, px, py, pz, best, src, a, b, c)
                 if src[0] >= 0:
-                    _copy(dist2, tid, closest, i, j, k, best, src[0], src[1], src[2])
+                    _copy(dist2, tid, closest, i, j, k, best, tid, closest, src[0], src[1], src[2])
             # Along the row, up and down.
             for sweep in range(2):
                 for kk in range(1, nz):
@@ -98,9 +91,9 @@ def _sweep(dist2, tid, closest, origin, spacing, band2, axis, step):
                         continue
                     pz = origin[2] + k * spacing
                     src = (np.int64(-1), np.int64(-1), np.int64(-1))
-                    best, src = _take(dist2, tid, closest, i, j, k, px, py, pz, best, src, i, j, c)
+                    best, src = _take(tid, closest, px, py, pz, best, src, i, j, c)
                     if src[0] >= 0:
-                        _copy(dist2, tid, closest, i, j, k, best, i, j, c)
+                        _copy(dist2, tid, closest, i, j, k, best, tid, closest, i, j, c)
 
 
 def sweep_closest_points(
@@ -124,10 +117,10 @@ def sweep_closest_points(
 
 
 @numba.njit(cache=True, parallel=True)
-def _from_coarse(dist2, tid, closest, cdist2, ctid, cclosest, origin, spacing, band2):
+def _from_coarse(dist2, tid, closest, ctid, cclosest, origin, spacing, band2):
     """Every far fine node takes the nearest of the closest points of its 2 x 2 x 2 coarse corners."""
     nx, ny, nz = dist2.shape
-    mx, my, mz = cdist2.shape
+    mx, my, mz = ctid.shape
     for i in numba.prange(nx):
         px = origin[0] + i * spacing
         i0 = i // 2
@@ -143,28 +136,13 @@ def _from_coarse(dist2, tid, closest, cdist2, ctid, cclosest, origin, spacing, b
                 pz = origin[2] + k * spacing
                 k0 = k // 2
                 k1 = min(k0 + k % 2, mz - 1)
-                sa = -1
-                sb = -1
-                sc = -1
+                src = (np.int64(-1), np.int64(-1), np.int64(-1))
                 for a in (i0, i1):
                     for b in (j0, j1):
                         for c in (k0, k1):
-                            if ctid[a, b, c] < 0:
-                                continue
-                            d = (
-                                (px - cclosest[a, b, c, 0]) ** 2
-                                + (py - cclosest[a, b, c, 1]) ** 2
-                                + (pz - cclosest[a, b, c, 2]) ** 2
-                            )
-                            if d < best:
-                                best = d
-                                sa, sb, sc = a, b, c
-                if sa >= 0:
-                    dist2[i, j, k] = best
-                    tid[i, j, k] = ctid[sa, sb, sc]
-                    closest[i, j, k, 0] = cclosest[sa, sb, sc, 0]
-                    closest[i, j, k, 1] = cclosest[sa, sb, sc, 1]
-                    closest[i, j, k, 2] = cclosest[sa, sb, sc, 2]
+                            best, src = _take(ctid, cclosest, px, py, pz, best, src, a, b, c)
+                if src[0] >= 0:
+                    _copy(dist2, tid, closest, i, j, k, best, ctid, cclosest, src[0], src[1], src[2])
 
 
 def sweep_coarse(
@@ -184,7 +162,6 @@ def sweep_coarse(
         dist2,
         tid,
         closest,
-        cdist2,
         ctid,
         cclosest,
         np.asarray(origin, dtype=np.float64),

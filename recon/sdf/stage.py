@@ -148,7 +148,7 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
 
     Returns:
         The shape's SDF ledger row: ``category``, ``shape_id``, ``status`` (ok / quarantined),
-        ``reason``, the quality metrics, ``grid_seconds`` and ``iso_faces``.
+        ``reason``, the quality metrics and ``iso_faces`` (also stored as the ``ledger`` attribute).
     """
     ingest = open_store(ingest_store)
     attrs = dict(ingest.attrs)
@@ -167,8 +167,7 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
     surface_points, surface_normals = surface_samples(
         vertices, faces, int(samples["surface"]["count"]), rng(seed, "sdf", category, shape_id, "surface")
     )
-    g = samples["gaussian"]
-    g_params = gaussian_params(g)
+    g_params = gaussian_params(samples["gaussian"])
     gauss_points, gauss_sdf = gaussian_samples(
         vertices,
         faces,
@@ -190,13 +189,13 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
         bands=tuple(d["bands"]),
     )
     o = samples["occupancy"]
-    padding = float(o["padding"])
+    occupancy_box = (-(1 + float(o["padding"])), 1 + float(o["padding"]))
     occ_points, occ_bits = occupancy_samples(
         vertices,
         faces,
         rng(seed, "sdf", category, shape_id, "occupancy"),
         int(o["count"]),
-        box=(-(1 + padding), 1 + padding),
+        box=occupancy_box,
         near_fraction=float(o["near_fraction"]),
         sigma=float(o["near_sigma"]),
         grid=grid,
@@ -224,21 +223,20 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
         "reason": reason,
         **{k: round(v, 6) for k, v in metrics.items()},
         "iso_faces": len(mesh_faces),
-        "grid_seconds": round(seconds, 3),
     }
     if reason:
         log.warning("%s/%s quarantined: %s", category, shape_id, reason)
 
     store_attrs = {
         "shape": attrs["shape"],
-        "ledger": {k: v for k, v in row.items() if k != "grid_seconds"},
+        "ledger": row,
         "grid": {"resolution": spec.resolution, "lo": spec.lo, "hi": spec.hi, "box": cfg["grid"]["box"]},
         "backend": cfg["backend"],
         "samples": {
             "surface": dict(samples["surface"]),
-            "gaussian": {**g_params, "preset": g["preset"]},
+            "gaussian": g_params,
             "disn": {**dict(d), "band_counts": [int(c) for c in disn_counts]},
-            "occupancy": {**dict(o), "box": [-(1 + padding), 1 + padding]},
+            "occupancy": {**dict(o), "box": list(occupancy_box)},
         },
         "provenance": provenance(
             "sdf", {"seed": seed, "sdf": cfg}, seed, attrs["provenance"]["source_sha256"]

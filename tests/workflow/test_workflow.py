@@ -20,7 +20,7 @@ import yaml
 
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
-from tests.meshes import BAD_MESHES, REPO, TEST_LIMITS
+from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, TEST_LIMITS
 
 pytestmark = pytest.mark.workflow
 
@@ -79,19 +79,6 @@ def _tree(root: Path) -> dict[str, bytes]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != ".snakemake_timestamp"
     }
-
-
-#: A small SDF stage for the workflow tests (the default is 256^3 with 250,000 Gaussian samples).
-SMALL_SDF = {
-    "grid": {"resolution": 40},
-    "samples": {
-        "surface": {"count": 4000},
-        "gaussian": {"count": 5000},
-        "disn": {"count": 2048},
-        "occupancy": {"count": 4000},
-    },
-    "quality": {"probes": 2000},
-}
 
 
 def test_sdf_stage_quarantines_a_shape_without_inside_and_goes_on(tmp_path):

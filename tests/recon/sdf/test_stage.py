@@ -16,20 +16,9 @@ from recon.sdf.grid import GridSpec, sdf_grid
 from recon.sdf.quality import quality_metrics
 from recon.sdf.samples import inside_points, surface_samples
 from recon.sdf.stage import build_sdf_ledger, gaussian_params, grid_spec, quantize_far_field, sdf_shape
-from tests.meshes import ingest_source
+from tests.meshes import SMALL_SDF, ingest_source
 
-SMALL = {
-    "sdf": {
-        "grid": {"resolution": 40},
-        "samples": {
-            "surface": {"count": 4000},
-            "gaussian": {"count": 6000},
-            "disn": {"count": 2048},
-            "occupancy": {"count": 5000},
-        },
-        "quality": {"probes": 2000},
-    }
-}
+SMALL = {"sdf": SMALL_SDF}
 
 
 def _ingested(tmp_path, meshes: dict[str, trimesh.Trimesh]):
