@@ -12,4 +12,6 @@ rule default:
         rules.ledger.output,
         get_render_outputs,
         rules.sdf_ledger.output,
+        get_voxelize_outputs,
+        rules.pack.input,
     localrule: True

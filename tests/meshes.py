@@ -81,3 +81,12 @@ def ingest_source(root: Path, shape, store: Path, config: dict | None = None) ->
         source_format=shape.format,
         config=config or resolve_config({}),
     )
+
+
+#: A small ``voxelize`` config section for tests (octree depth 4 = 16^3, 32x32 spherical maps).
+SMALL_VOXELIZE = {
+    "resolutions": [16, 32],
+    "binvox": 32,
+    "octree": {"depth": 4},
+    "spherical": {"resolution": 32},
+}

@@ -16,35 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-import yaml
 
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
-from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, TEST_LIMITS
+from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, SMALL_VOXELIZE, TEST_LIMITS
+from tests.pipeline import SNAKEMAKE, make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error."""
-    proc = subprocess.run(
-        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def make_workdir(tmp_path: Path, config: dict) -> Path:
-    workdir = tmp_path / "work"
-    (workdir / "config").mkdir(parents=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    return workdir
 
 
 def test_lint_passes():
@@ -116,6 +94,7 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
         "demo": {"shapes_per_category": 2},
         "render": {"views": 2, "resolution": 48, "batch_size": 6, "samples": 4},
         "sdf": SMALL_SDF,
+        "voxelize": SMALL_VOXELIZE,
     }
     trees = []
     for name in ("a", "b"):
@@ -136,6 +115,12 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
     assert len(sdf) == 12
     ledger = read_tsv(workdir / "results" / "sdf" / "ledger.tsv")
     assert len(ledger) == 12 and {r["status"] for r in ledger} == {"ok"}
+    binvox = [k for k in a if k.startswith("voxelize/binvox/") and k.endswith("/model.binvox")]
+    assert len(binvox) == 12
+    packed = {r["category"]: int(r["shapes"]) for r in read_tsv(workdir / "results" / "pack" / "train.tsv")}
+    splits = {r["shape_id"]: r["split"] for r in read_tsv(workdir / "results" / "ingest" / "manifest.tsv")}
+    assert packed["all"] == sum(s == "train" for s in splits.values()) > 0
+    assert any(k.startswith("pack/train.zarr/views/rgba/c/") for k in a)
 
 
 def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder):

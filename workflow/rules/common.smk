@@ -141,3 +141,60 @@ def get_sdf_stores(wildcards):
         f"results/sdf/shapes/{row['category']}/{row['shape_id']}.zarr"
         for row in ok_shapes()
     ]
+
+
+def sdf_ok_shapes():
+    """Rows of results/sdf/manifest.tsv (shapes that passed ingest and the SDF checks)."""
+    return read_table_once(checkpoints.sdf_ledger.get().output.manifest, list)
+
+
+def _batch_of_shape(rows):
+    return {
+        (category, shape): batch
+        for (category, batch), shapes in _render_batches(rows).items()
+        for shape in shapes
+    }
+
+
+def get_render_batch_of_shape(wildcards):
+    """The render batch folder holding {category}/{shape}'s render store."""
+    batches = read_table_once(checkpoints.ledger.get().output.manifest, _batch_of_shape)
+    return f"results/render/{wildcards.category}/{batches[(wildcards.category, wildcards.shape)]}"
+
+
+def get_voxelize_outputs(wildcards):
+    """The voxelize store and .binvox file of every shape that passed the SDF checks."""
+    out = []
+    for row in sdf_ok_shapes():
+        out.append(f"results/voxelize/shapes/{row['category']}/{row['shape_id']}.zarr")
+        out.append(
+            f"results/voxelize/binvox/{row['category']}/{row['shape_id']}/model.binvox"
+        )
+    return out
+
+
+def get_pack_shapes(wildcards):
+    """The shapes of split {split} to pack, with the paths of their per-shape stores."""
+    batches = read_table_once(checkpoints.ledger.get().output.manifest, _batch_of_shape)
+    rows = sorted(
+        (r for r in sdf_ok_shapes() if r["split"] == wildcards.split),
+        key=lambda r: (r["category"], r["shape_id"]),
+    )
+    return [
+        {
+            "category": r["category"],
+            "category_name": r["category_name"],
+            "shape_id": r["shape_id"],
+            "render": f"results/render/{r['category']}/{batches[(r['category'], r['shape_id'])]}/{r['shape_id']}.zarr",
+            "sdf": f"results/sdf/shapes/{r['category']}/{r['shape_id']}.zarr",
+            "voxelize": f"results/voxelize/shapes/{r['category']}/{r['shape_id']}.zarr",
+        }
+        for r in rows
+    ]
+
+
+def get_pack_inputs(wildcards):
+    """Every per-shape store (render batch folders, SDF and voxelize stores) of split {split}."""
+    shapes = get_pack_shapes(wildcards)
+    render = sorted({str(Path(s["render"]).parent) for s in shapes})
+    return render + [s["sdf"] for s in shapes] + [s["voxelize"] for s in shapes]

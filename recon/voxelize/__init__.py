@@ -1,0 +1,1 @@
+"""Voxels, octrees and spherical maps of a normalized shape (the voxelize stage)."""

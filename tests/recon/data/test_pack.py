@@ -1,0 +1,234 @@
+"""Packed split stores and the loader over them, on stores made by a real workflow run."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+import zarr
+
+from recon.config import resolve_config
+from recon.data.chunks import ShardedArray, array_metadata
+from recon.data.pack import PackShape, pack_split
+from recon.io.store import open_store
+from recon.io.tables import read_tsv
+from tests.meshes import BAD_MESHES, SMALL_SDF, SMALL_VOXELIZE
+from tests.pipeline import make_workdir, run_snakemake
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.workflow
+
+CONFIG = {
+    "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
+    "render": {"views": 3, "resolution": 40, "batch_size": 8, "samples": 4},
+    "sdf": SMALL_SDF,
+    "voxelize": SMALL_VOXELIZE,
+    "pack": {"shard_shapes": 2, "point_chunk": 500},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """``snakemake pack`` on a folder of four good meshes, one open sheet and one unreadable file."""
+    tmp = tmp_path_factory.mktemp("pack")
+    root = tmp / "meshes"
+    (root / "things").mkdir(parents=True)
+    (root / "balls").mkdir(parents=True)
+    trimesh.creation.box((1, 2, 3)).export(root / "things" / "box.obj")
+    trimesh.creation.annulus(0.3, 0.6, 0.4).export(root / "things" / "ring.obj")
+    trimesh.creation.icosphere(3).export(root / "balls" / "ico.obj")
+    trimesh.creation.capsule(1.0, 0.5).export(root / "balls" / "capsule.obj")
+    sheet = trimesh.Trimesh([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], [[0, 1, 2], [0, 2, 3]])
+    sheet.export(root / "things" / "sheet.obj")
+    name, writer, _ = BAD_MESHES["binary_junk"]
+    writer(root / "balls" / name)
+    config = {"source": {"kind": "folder", "path": str(root)}, **CONFIG}
+    workdir = make_workdir(tmp, config)
+    run_snakemake(workdir, "--cores", "2", "pack")
+    return workdir
+
+
+def _shapes(workdir):
+    store = zarr.open_group(str(workdir / "results" / "pack" / "train.zarr"), mode="r")
+    return [(c, s) for c, s in zip(store["index/category"][...], store["index/shape_id"][...], strict=True)]
+
+
+def test_packed_store_lists_shapes_categories_and_quarantine(run):
+    results = run / "results"
+    assert _shapes(run) == [("balls", "capsule"), ("balls", "ico"), ("things", "box"), ("things", "ring")]
+    root = zarr.open_consolidated(str(results / "pack" / "train.zarr"), mode="r", zarr_format=3)
+    attrs = dict(root.attrs)
+    pack = attrs["pack"]
+    assert pack["shapes"] == 4 and pack["views"] == 3
+    assert [(c["category"], c["first"], c["count"], c["quarantined"]) for c in pack["categories"]] == [
+        ("balls", 0, 2, 1),
+        ("things", 2, 2, 1),
+    ]
+    quarantined = {(q["shape_id"], q["stage"]) for q in pack["quarantined"]}
+    assert quarantined == {("junk", "ingest"), ("sheet", "sdf")}
+    assert set(attrs["stages"]) == {"render", "sdf", "voxelize"}
+    assert attrs["provenance"]["stage"] == "pack"
+    np.testing.assert_array_equal(root["index/category_index"][...], [0, 0, 1, 1])
+    summary = read_tsv(results / "pack" / "train.tsv")
+    assert [(r["category"], r["shapes"], r["views"], r["quarantined"]) for r in summary] == [
+        ("balls", "2", "6", "1"),
+        ("things", "2", "6", "1"),
+        ("all", "4", "12", "2"),
+    ]
+    arrays = {r["array"]: r for r in read_tsv(results / "pack" / "train_arrays.tsv")}
+    assert arrays["views/rgba"]["shape"] == "4,3,40,40,4"
+    assert arrays["views/rgba"]["chunks"] == "1,1,40,40,4" and arrays["views/rgba"]["shards"] == "2,3,40,40,4"
+    assert int(arrays["voxels/32/solid"]["uncompressed_bytes"]) == 4 * 32**3
+    # val and test have no shapes: their stores exist, empty, with the same index arrays.
+    for split in ("val", "test"):
+        empty = zarr.open_group(str(results / "pack" / f"{split}.zarr"), mode="r")
+        assert dict(empty.attrs)["pack"]["shapes"] == 0 and empty["index/shape_id"].shape == (0,)
+
+
+def _stores(run, category, shape_id):
+    results = run / "results"
+    render = next((results / "render" / category).glob(f"*/{shape_id}.zarr"))
+    return (
+        open_store(render),
+        open_store(results / "sdf" / "shapes" / category / f"{shape_id}.zarr"),
+        open_store(results / "voxelize" / "shapes" / category / f"{shape_id}.zarr"),
+    )
+
+
+def test_packed_arrays_equal_the_per_shape_stores(run):
+    root = zarr.open_group(str(run / "results" / "pack" / "train.zarr"), mode="r")
+    config = resolve_config({"seed": 0, **CONFIG})
+    for i, (category, shape_id) in enumerate(_shapes(run)):
+        render, sdf, vox = _stores(run, category, shape_id)
+        for name in ("rgba", "mask", "depth", "normal", "albedo"):
+            np.testing.assert_array_equal(root[f"views/{name}"][i], render[f"views/{name}"][...])
+        np.testing.assert_array_equal(root["cameras/Rt"][i], render["cameras/Rt"][...])
+        # Point sets: the same (point, value) pairs, in a seeded random order.
+        points, values = sdf["samples/gaussian/points"][...], sdf["samples/gaussian/sdf"][...]
+        packed_points, packed_values = root["sdf/gaussian/points"][i], root["sdf/gaussian/sdf"][i]
+        order = np.lexsort(points.T)
+        packed_order = np.lexsort(packed_points.T)
+        np.testing.assert_array_equal(packed_points[packed_order], points[order])
+        np.testing.assert_array_equal(packed_values[packed_order], values[order])
+        assert not np.array_equal(packed_points, points)
+        bits = sdf["samples/occupancy/occupied"]
+        occupied = np.unpackbits(bits[...], count=bits.attrs["count"], bitorder="big").astype(bool)
+        occ_points = sdf["samples/occupancy/points"][...]
+        assert root["occupancy/occupied"][i].sum() == occupied.sum()
+        inside = {p.tobytes() for p in occ_points[occupied]}
+        assert {p.tobytes() for p in root["occupancy/points"][i][root["occupancy/occupied"][i]]} == inside
+        for n in config["voxelize"]["resolutions"]:
+            np.testing.assert_array_equal(root[f"voxels/{n}/solid"][i], vox[f"voxels/{n}/solid"][...])
+        np.testing.assert_array_equal(root["spherical/partial"][i], vox["spherical/partial"][...])
+        for level in range(config["voxelize"]["octree"]["depth"] + 1):
+            name = f"octree/level_{level}/keys"
+            lo, hi = root[f"{name}_offsets"][i : i + 2]
+            np.testing.assert_array_equal(root[name][lo:hi], vox[name][...])
+        lo, hi = root["mesh/faces_offsets"][i : i + 2]
+        np.testing.assert_array_equal(root["mesh/faces"][lo:hi], sdf["mesh/faces"][...])
+
+
+def test_direct_chunk_reads_equal_zarr(run):
+    path = run / "results" / "pack" / "train.zarr"
+    root = zarr.open_group(str(path), mode="r")
+    meta = array_metadata(path)
+    rng = np.random.default_rng(0)
+    views = ShardedArray(path, "views/depth", meta["views/depth"])
+    for i, v in rng.integers(0, [4, 3], size=(6, 2)):
+        np.testing.assert_array_equal(views.read((i, v)), root["views/depth"][i, v])
+    points = ShardedArray(path, "sdf/gaussian/points", meta["sdf/gaussian/points"])
+    count = points.shape[1]
+    for i, start, size in [(0, 0, 500), (1, 499, 2), (3, count - 700, 700), (2, 130, 1200)]:
+        np.testing.assert_array_equal(
+            points.read((i,), start, start + size), root["sdf/gaussian/points"][i, start : start + size]
+        )
+    keys = ShardedArray(path, "octree/level_4/keys", meta["octree/level_4/keys"])
+    n = keys.shape[0]
+    np.testing.assert_array_equal(keys.read((), 3, n - 2), root["octree/level_4/keys"][3 : n - 2])
+    with pytest.raises(ValueError, match="not chunked one element"):
+        points.read((0, 5))
+
+
+def test_loader_reads_every_item_without_the_per_shape_stores(run, tmp_path):
+    from recon.data.loader import PackedDataset, collate, to_float_image
+
+    moved = tmp_path / "elsewhere" / "train.zarr"
+    shutil.copytree(run / "results" / "pack" / "train.zarr", moved)
+    reference = zarr.open_group(str(moved), mode="r")
+    hidden = run.parent / "hidden"
+    shutil.move(run / "results", hidden)  # no per-shape store is reachable any more
+    try:
+        targets = ("image", "camera", "depth", "sdf", "occupancy", "surface", "voxels", "spherical", "octree")
+        data = PackedDataset(moved, targets, n_points=300, voxel_resolution=32, seed=0)
+        assert len(data) == 12
+        loader = torch.utils.data.DataLoader(data, batch_size=5, num_workers=2, collate_fn=collate)
+        batches = list(loader)
+        assert sum(len(b["index"]) for b in batches) == 12
+        batch = batches[0]
+        assert batch["image"].shape == (5, 40, 40, 4) and batch["image"].dtype == torch.uint8
+        assert batch["sdf_points"].shape == (5, 300, 3) and batch["occ"].dtype == torch.bool
+        assert batch["voxels"].shape == (5, 32, 32, 32) and len(batch["octree"]) == 5
+        image = to_float_image(batch["image"])
+        assert image.shape == (5, 3, 40, 40) and float(image.min()) >= 0 and float(image.max()) <= 1
+        for b in batches:
+            for j, index in enumerate(b["index"].tolist()):
+                shape, view = divmod(index, 3)
+                assert b["view"][j] == view and b["shape_index"][j] == shape
+                np.testing.assert_array_equal(b["image"][j].numpy(), reference["views/rgba"][shape, view])
+                np.testing.assert_array_equal(
+                    b["K"][j].numpy(), reference["cameras/K"][shape, view].astype(np.float32)
+                )
+                np.testing.assert_array_equal(
+                    b["voxels"][j].numpy(),
+                    reference["voxels/32/solid"][shape] | reference["voxels/32/surface"][shape],
+                )
+                # The subset is a window of the packed points, with their own values.
+                all_points = reference["sdf/gaussian/points"][shape]
+                start = np.flatnonzero(np.all(all_points == b["sdf_points"][j].numpy()[0], axis=1))[0]
+                np.testing.assert_array_equal(b["sdf_points"][j].numpy(), all_points[start : start + 300])
+                np.testing.assert_array_equal(
+                    b["sdf"][j].numpy(), reference["sdf/gaussian/sdf"][shape, start : start + 300]
+                )
+                np.testing.assert_array_equal(
+                    b["octree"][j][4]["state"].numpy(),
+                    reference["octree/level_4/state"][
+                        slice(*reference["octree/level_4/state_offsets"][shape : shape + 2])
+                    ],
+                )
+        # Seeded: the same item twice is identical; another epoch draws another subset.
+        a, b = data[7], data[7]
+        np.testing.assert_array_equal(a["sdf_points"], b["sdf_points"])
+        data.set_epoch(1)
+        assert not np.array_equal(data[7]["sdf_points"], a["sdf_points"])
+    finally:
+        shutil.move(hidden, run / "results")
+
+
+def test_pack_refuses_nan_and_missing_shapes(run, tmp_path):
+    results = run / "results"
+    shapes = []
+    for category, shape_id in _shapes(run):
+        render = next((results / "render" / category).glob(f"*/{shape_id}.zarr"))
+        copy = {}
+        for stage, src in (
+            ("render", render),
+            ("sdf", results / "sdf" / "shapes" / category / f"{shape_id}.zarr"),
+            ("voxelize", results / "voxelize" / "shapes" / category / f"{shape_id}.zarr"),
+        ):
+            copy[stage] = str(tmp_path / stage / category / f"{shape_id}.zarr")
+            shutil.copytree(src, copy[stage])
+        shapes.append(PackShape(category, category, shape_id, **copy))
+    config = resolve_config({"seed": 0, **CONFIG})
+    ledgers = (results / "ingest" / "ledger.tsv", results / "sdf" / "ledger.tsv")
+    out = [tmp_path / "out.zarr", tmp_path / "out.tsv", tmp_path / "arrays.tsv"]
+    with pytest.raises(ValueError, match=r"not packed nor quarantined \[\('things', 'ring'\)\]"):
+        pack_split("train", shapes[:3], *ledgers, *out, config)
+    depth = zarr.open_array(shapes[1].render + "/views/depth", mode="r+")
+    broken = depth[...]
+    broken[1, 5, 5] = np.nan
+    depth[...] = broken
+    with pytest.raises(ValueError, match="balls/ico: views/depth holds 1 NaN"):
+        pack_split("train", shapes, *ledgers, *out, config)
+    assert not out[0].exists()

@@ -1,0 +1,30 @@
+# Pack: one sharded Zarr store per split, with integrity checks and size tables.
+
+
+rule pack_split:
+    """Gather every usable shape of split {split} into one store, checked; list the quarantined."""
+    input:
+        ingest_ledger="results/ingest/ledger.tsv",
+        sdf_ledger="results/sdf/ledger.tsv",
+        stores=get_pack_inputs,
+    output:
+        store=directory("results/pack/{split}.zarr"),
+        summary="results/pack/{split}.tsv",
+        arrays="results/pack/{split}_arrays.tsv",
+    log:
+        "logs/pack/{split}.log",
+    benchmark:
+        "benchmarks/pack/{split}.tsv"
+    wildcard_constraints:
+        split="train|val|test",
+    conda:
+        "../../envs/geometry.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+    params:
+        shapes=get_pack_shapes,
+        pack=config["pack"],
+    script:
+        "../scripts/pack_split.py"

@@ -1,0 +1,18 @@
+"""Adapter: pack one split into one Zarr store (recon.data.pack.pack_split)."""
+
+from recon.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from recon.data.pack import PackShape, pack_split
+
+pack_split(
+    snakemake.wildcards.split,
+    [PackShape(**shape) for shape in snakemake.params.shapes],
+    snakemake.input.ingest_ledger,
+    snakemake.input.sdf_ledger,
+    snakemake.output.store,
+    snakemake.output.summary,
+    snakemake.output.arrays,
+    snakemake.config,
+)
