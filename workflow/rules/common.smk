@@ -198,3 +198,8 @@ def get_pack_inputs(wildcards):
     shapes = get_pack_shapes(wildcards)
     render = sorted({str(Path(s["render"]).parent) for s in shapes})
     return render + [s["sdf"] for s in shapes] + [s["voxelize"] for s in shapes]
+
+
+def evaluate_methods():
+    """The methods evaluated: the configured baselines (trained models join them)."""
+    return list(config["evaluate"]["baselines"])

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, protocol presets, mesh extraction, baselines."""

@@ -1,0 +1,69 @@
+"""Ground truth for evaluation and baselines, read from a packed split store (§5.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recon.evaluate.presets import GroundTruth
+from recon.io.store import open_store
+
+__all__ = ["PackedSplit"]
+
+
+class PackedSplit:
+    """The shapes of one packed split: ids, ground truth per shape, views, voxels.
+
+    Args:
+        path: ``results/pack/<split>.zarr``.
+    """
+
+    def __init__(self, path: Path | str):
+        self.root = open_store(path)
+        self.categories = [str(c) for c in self.root["index/category"][:]]
+        self.shape_ids = [str(s) for s in self.root["index/shape_id"][:]]
+        self.index = {key: i for i, key in enumerate(zip(self.categories, self.shape_ids, strict=True))}
+        solid = self.root.get("voxels", {})
+        self.voxel_resolutions = sorted(int(n) for n in solid)
+        first = self.root[f"voxels/{self.voxel_resolutions[0]}/solid"] if self.voxel_resolutions else None
+        self.voxel_half_extent = float(first.attrs["half_extent"]) if first is not None else 1.0
+        # A split without shapes has the index arrays only.
+        self._mesh_offsets = {
+            n: self.root[f"mesh/{n}_offsets"][:] if "mesh" in self.root else np.zeros(1, np.int64)
+            for n in ("vertices", "faces")
+        }
+
+    def __len__(self) -> int:
+        return len(self.shape_ids)
+
+    @property
+    def views(self) -> int:
+        """Views per shape (0 when the split has no renders)."""
+        return int(self.root["views/mask"].shape[1]) if "views/mask" in self.root else 0
+
+    def mesh(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shape i's ground-truth iso mesh: (V, 3) float32 vertices and (F, 3) int32 faces."""
+        out = []
+        for name in ("vertices", "faces"):
+            o = self._mesh_offsets[name]
+            out.append(self.root[f"mesh/{name}"][o[i] : o[i + 1]])
+        return out[0], out[1]
+
+    def voxels(self, resolution: int) -> np.ndarray:
+        """(N, n, n, n) bool solid voxels of every shape at ``resolution``."""
+        return self.root[f"voxels/{resolution}/solid"][:]
+
+    def ground_truth(self, i: int) -> GroundTruth:
+        """Everything the presets compare shape i's predictions with."""
+        vertices, faces = self.mesh(i)
+        return GroundTruth(
+            mesh_vertices=vertices,
+            mesh_faces=faces,
+            surface_points=self.root["surface/points"][i],
+            surface_normals=self.root["surface/normals"][i].astype(np.float32),
+            occupancy_points=self.root["occupancy/points"][i].astype(np.float64),
+            occupancy=self.root["occupancy/occupied"][i],
+            voxels={n: self.root[f"voxels/{n}/solid"][i] for n in self.voxel_resolutions},
+            voxel_half_extent=self.voxel_half_extent,
+        )

@@ -1,0 +1,140 @@
+"""Prediction stores: what a method (model or baseline) predicts for the items of a split.
+
+``results/predict/<method>/<split>.zarr`` (docs/data_format.md §5.6) holds K distinct meshes
+(and optionally voxel probabilities per mesh) and N items that point at them, so that a
+view-independent method (the category mean shape) or a retrieval that returns the same train
+shape for many views stores each mesh once.
+
+=========================  ===========  =========  =============================================
+array                      shape        dtype      meaning
+=========================  ===========  =========  =============================================
+``items/category``         (N,)         string     category of the item's ground-truth shape
+``items/shape_id``         (N,)         string     its shape id
+``items/view``             (N,)         int32      the input view, -1 for view-independent
+``items/mesh``             (N,)         int32      index of the predicted mesh in [0, K)
+``meshes/vertices``        (ΣV, 3)      float32    world frame, concatenated
+``meshes/faces``           (ΣF, 3)      int32      0-based per mesh, outward-wound
+``meshes/*_offsets``       (K + 1,)     int64      mesh k's rows: ``[offsets[k], offsets[k+1])``
+``voxels/<n>``             (K, n, n, n) float16    occupancy probabilities over ``[-h, h]³``
+=========================  ===========  =========  =============================================
+
+Attributes: ``method``, ``split``, ``voxel_half_extent``, ``info`` (method-specific, e.g. the
+train shape each retrieval returned) and ``provenance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recon.evaluate.presets import Prediction
+from recon.io.store import open_store, write_array, write_store
+
+__all__ = ["Item", "PredictionSet", "write_predictions"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One predicted item: the ground-truth shape, the input view (-1: none) and its mesh's index."""
+
+    category: str
+    shape_id: str
+    view: int
+    mesh: int
+
+
+def _strings(group, name: str, values: Sequence[str]) -> None:
+    n = max(1, len(values))
+    array = group.create_array(name, shape=(len(values),), dtype=str, chunks=(n,), dimension_names=("item",))
+    if values:
+        array[:] = np.array(values, dtype=object)
+
+
+def write_predictions(
+    path: Path | str,
+    items: Sequence[Item],
+    meshes: Sequence[tuple[np.ndarray, np.ndarray]],
+    attributes: Mapping[str, Any],
+    voxels: Mapping[int, np.ndarray] | None = None,
+) -> None:
+    """Write a prediction store atomically.
+
+    Args:
+        path: the ``.zarr`` directory.
+        items: N items; ``item.mesh`` indexes ``meshes``.
+        meshes: K ``(vertices (V, 3), faces (F, 3))`` pairs.
+        attributes: ``method``, ``split``, ``voxel_half_extent``, ``info``, ``provenance``.
+        voxels: optional n → (K, n, n, n) probabilities in [0, 1], one grid per mesh.
+    """
+    if any(not 0 <= it.mesh < len(meshes) for it in items):
+        raise ValueError(f"an item points outside the {len(meshes)} meshes")
+    with write_store(path, attributes) as root:
+        _strings(root, "items/category", [it.category for it in items])
+        _strings(root, "items/shape_id", [it.shape_id for it in items])
+        write_array(root, "items/view", np.array([it.view for it in items], np.int32), ("item",))
+        write_array(root, "items/mesh", np.array([it.mesh for it in items], np.int32), ("item",))
+        for name, dtype, width in (("vertices", np.float32, 3), ("faces", np.int32, 3)):
+            parts = [np.asarray(m[0 if name == "vertices" else 1], dtype).reshape(-1, width) for m in meshes]
+            offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+            data = np.concatenate(parts) if parts else np.zeros((0, width), dtype)
+            write_array(root, f"meshes/{name}", data, ("row", "xyz"), chunks=(65536, width))
+            write_array(root, f"meshes/{name}_offsets", offsets, ("mesh",))
+        for n, grids in (voxels or {}).items():
+            g = np.asarray(grids, np.float16)
+            if g.shape != (len(meshes), n, n, n):
+                raise ValueError(f"voxels/{n} must be {(len(meshes), n, n, n)}, got {g.shape}")
+            write_array(root, f"voxels/{n}", g, ("mesh", "x", "y", "z"), chunks=(1, n, n, n))
+
+
+class PredictionSet:
+    """Read access to a prediction store: ``items`` and the :class:`Prediction` of each.
+
+    Recently read meshes are cached, so items sharing a mesh mostly cost one read.
+    """
+
+    def __init__(self, path: Path | str):
+        self.root = open_store(path)
+        self.attrs = dict(self.root.attrs)
+        self.items = [
+            Item(str(c), str(s), int(v), int(m))
+            for c, s, v, m in zip(
+                self.root["items/category"][:],
+                self.root["items/shape_id"][:],
+                self.root["items/view"][:],
+                self.root["items/mesh"][:],
+                strict=True,
+            )
+        ]
+        self._offsets = {n: self.root[f"meshes/{n}_offsets"][:] for n in ("vertices", "faces")}
+        self._voxels = (
+            {int(n): self.root[f"voxels/{n}"] for n in self.root["voxels"]} if "voxels" in self.root else {}
+        )
+        self._cache: dict[int, Prediction] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def mesh_count(self) -> int:
+        return len(self._offsets["vertices"]) - 1
+
+    def mesh(self, k: int) -> Prediction:
+        """The prediction stored as mesh ``k``."""
+        if k not in self._cache:
+            parts = []
+            for name in ("vertices", "faces"):
+                o = self._offsets[name]
+                parts.append(self.root[f"meshes/{name}"][o[k] : o[k + 1]])
+            voxels = {n: np.asarray(a[k], np.float32) for n, a in self._voxels.items()}
+            if len(self._cache) >= 64:
+                self._cache.clear()
+            self._cache[k] = Prediction(parts[0], parts[1], voxels)
+        return self._cache[k]
+
+    def prediction(self, i: int) -> Prediction:
+        """The prediction of item ``i``."""
+        return self.mesh(self.items[i].mesh)

@@ -1,0 +1,99 @@
+"""The evaluate stage: a method's predictions against a packed split, under one named preset.
+
+Writes two tables per (method, preset): every item's metrics, and the preset's per-category
+summary with an ``all`` row; :func:`gather_summaries` joins the summaries of every method into
+one table per preset, the one the report shows. Every row names its method and preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from recon.evaluate.ground_truth import PackedSplit
+from recon.evaluate.predictions import PredictionSet
+from recon.evaluate.presets import get_preset
+from recon.io.tables import read_tsv, write_tsv
+from recon.seeding import rng
+
+__all__ = ["evaluate_predictions", "gather_summaries", "summary_columns"]
+
+ITEM_KEYS = ("method", "preset", "category", "shape_id", "view")
+SUMMARY_KEYS = ("method", "preset", "category", "objects", "items")
+
+
+def summary_columns(rows: Sequence[Mapping]) -> list[str]:
+    """Summary columns: the keys, then the metrics in their first row's order."""
+    metrics = [k for k in (rows[0] if rows else {}) if k not in SUMMARY_KEYS]
+    return [*SUMMARY_KEYS, *metrics]
+
+
+def evaluate_predictions(
+    predictions: Path | str,
+    split_store: Path | str,
+    preset_name: str,
+    items_tsv: Path | str,
+    summary_tsv: Path | str,
+    seed: int,
+) -> list[dict]:
+    """Evaluate every item of a prediction store under one preset; write both tables.
+
+    Random draws (point samples) come from ``rng(seed, "evaluate", preset, method, category,
+    shape_id, view)``, so a rerun writes the same bytes and two methods see the same draws of
+    the ground truth wherever a preset samples it.
+
+    Raises:
+        ValueError: an item names a shape the split does not have, or a shape of the split has
+            no prediction.
+
+    Returns:
+        The summary rows.
+    """
+    preds = PredictionSet(predictions)
+    split = PackedSplit(split_store)
+    preset = get_preset(preset_name)
+    method = str(preds.attrs["method"])
+    rows: list[dict] = []
+    cached: tuple[int, object] | None = None
+    for i, item in enumerate(preds.items):
+        key = (item.category, item.shape_id)
+        if key not in split.index:
+            raise ValueError(f"{method}: item {i} predicts {key[0]}/{key[1]}, which the split does not have")
+        s = split.index[key]
+        if cached is None or cached[0] != s:
+            cached = (s, split.ground_truth(s))
+        draw = rng(seed, "evaluate", preset.name, method, item.category, item.shape_id, item.view)
+        metrics = preset.evaluate(preds.prediction(i), cached[1], draw)
+        rows.append(
+            {
+                "method": method,
+                "preset": preset.name,
+                "category": item.category,
+                "shape_id": item.shape_id,
+                "view": item.view,
+                **metrics,
+            }
+        )
+    missing = sorted(set(split.index) - {(r["category"], r["shape_id"]) for r in rows})
+    if missing:
+        names = ", ".join(f"{c}/{s}" for c, s in missing[:5])
+        raise ValueError(f"{method}: no prediction for {len(missing)} shape(s) of the split: {names}")
+    metric_columns = [k for k in rows[0] if k not in ITEM_KEYS] if rows else []
+    write_tsv(items_tsv, rows, [*ITEM_KEYS, *metric_columns])
+    summary = [{"method": method, "preset": preset.name, **row} for row in preset.summarize(rows)]
+    present = summary_columns(summary)
+    ordered = [m for m in preset.metrics if m in present]
+    write_tsv(
+        summary_tsv,
+        summary,
+        [*SUMMARY_KEYS, *ordered, *[c for c in present if c not in (*SUMMARY_KEYS, *ordered)]],
+    )
+    return summary
+
+
+def gather_summaries(summary_tsvs: Sequence[Path | str], out_tsv: Path | str) -> int:
+    """Join the summaries of several methods (one preset) into one table, in the given order."""
+    rows: list[dict] = []
+    for path in summary_tsvs:
+        rows.extend(read_tsv(path))
+    return write_tsv(out_tsv, rows, summary_columns(rows))

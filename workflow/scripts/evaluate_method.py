@@ -1,0 +1,16 @@
+"""Adapter: evaluate one method's predictions under one preset (recon.evaluate.stage.evaluate_predictions)."""
+
+from recon.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from recon.evaluate.stage import evaluate_predictions
+
+evaluate_predictions(
+    snakemake.input.predictions,
+    snakemake.input.split,
+    snakemake.wildcards.preset,
+    snakemake.output.per_item,
+    snakemake.output.summary,
+    snakemake.config["seed"],
+)
