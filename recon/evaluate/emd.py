@@ -42,11 +42,14 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from numba import prange
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 
 _EPS0 = 32.0  # epsilon-scaling: the first auction phase has eps = the diameter of the clouds / _EPS0,
 _THETA = 6.0  # each next one eps / _THETA
 _LIST = 8  # columns remembered per row between full scans
-_EXACT_EPS = 1e-4  # the exact solver's last auction phase has N * eps <= this x the matched cost
+_EXACT_EPS = 1e-6  # the exact solver's last auction phase has N * eps <= this x the matched cost
+_COMPLETION_STEPS = 6  # the exact solver's checks of the auction's matching before a dense fallback
 
 
 def _points(a, name: str) -> np.ndarray:
@@ -207,20 +210,36 @@ def _matched_cost(x, y, col4row):
 
 
 @numba.njit(cache=True)
-def _shortest_paths(x, y, price, col4row, row4col, row_min):
-    """Exact completion: Jonker-Volgenant shortest augmenting paths from the auction's prices.
+def _loose_rows(x, y, price, col4row, row_min, tol):
+    """Rows whose matched ``c_ij + p_j`` exceeds their minimum by more than ``tol``."""
+    loose = np.zeros(x.shape[0], np.bool_)
+    for i in range(x.shape[0]):
+        j = col4row[i]
+        loose[i] = _dist(x, y, i, j) + price[j] > row_min[i] + tol
+    return loose
 
-    Rows not at their minimum ``c_ij + p_j`` are unassigned, which makes ``u_i = min_j (c_ij + p_j)``,
-    ``v_j = -p_j`` a feasible dual with every assigned pair tight; each augmentation (Dijkstra on the
-    reduced costs over all columns) keeps both, so the final perfect matching is optimal.
+
+@numba.njit(cache=True)
+def _tighten(x, y, price, col4row, row_min, loose):
+    """Lowers the price of each loose row's column to the row's minimum (prices only fall)."""
+    for i in np.flatnonzero(loose):
+        j = col4row[i]
+        price[j] = min(price[j], row_min[i] - _dist(x, y, i, j))
+
+
+@numba.njit(cache=True)
+def _shortest_paths(x, y, price, col4row, row4col, loose):
+    """Unassigns the loose rows and augments each along a shortest path (Jonker-Volgenant).
+
+    With ``u_i = min_j (c_ij + p_j)`` and ``v_j = -p_j``, all reduced costs ``c_ij - u_i - v_j`` are
+    ``>= 0`` and the kept rows' are 0 (up to the tolerance); each augmentation, a Dijkstra search on
+    the reduced costs over all columns and the dual update of the columns it settled, keeps both.
     """
     n = x.shape[0]
     v = -price
-    for i in range(n):
-        j = col4row[i]
-        if _dist(x, y, i, j) + price[j] > row_min[i]:
-            col4row[i] = -1
-            row4col[j] = -1
+    for i in np.flatnonzero(loose):
+        row4col[col4row[i]] = -1
+        col4row[i] = -1
     d = np.empty(n)
     pred = np.empty(n, np.int64)
     cols = np.empty(n, np.int64)
@@ -282,6 +301,7 @@ def _shortest_paths(x, y, price, col4row, row4col, row_min):
             i = pred[j]
             row4col[j] = i
             col4row[i], j = j, col4row[i]
+    price[:] = -v
 
 
 class AuctionResult(NamedTuple):
@@ -299,6 +319,7 @@ class _Auction(NamedTuple):
     row4col: np.ndarray
     eps: float
     cost: float
+    diameter: float
 
 
 def _auction(x, y, target):
@@ -309,7 +330,7 @@ def _auction(x, y, target):
     diameter = float(np.linalg.norm(both.max(0) - both.min(0)))
     price, col4row, row4col = np.zeros(n), np.arange(n), np.arange(n)
     if n == 1 or diameter == 0:
-        return _Auction(bl, price, col4row, row4col, 0.0, _matched_cost(x, bl.y, col4row))
+        return _Auction(bl, price, col4row, row4col, 0.0, _matched_cost(x, bl.y, col4row), diameter)
     k = min(_LIST, n - 1)
     lst, lst_d, thr = np.zeros((n, k), np.int64), np.zeros((n, k)), np.zeros(n)
     _scan_all(x, bl.y, bl.start, bl.box, bl.min_price, price, lst, lst_d, thr)
@@ -321,7 +342,7 @@ def _auction(x, y, target):
         cost = _matched_cost(x, bl.y, col4row)
         goal = target(cost)
         if n * eps <= goal or eps < 1e-12 * diameter:
-            return _Auction(bl, price, col4row, row4col, eps, cost)
+            return _Auction(bl, price, col4row, row4col, eps, cost, diameter)
         eps = max(eps / _THETA, 0.9 * goal / n)
 
 
@@ -372,18 +393,25 @@ def emd_approx(x, y, rel_tol: float = 0.01) -> float:
 def emd_exact(x, y) -> tuple[float, np.ndarray]:
     """Exact EMD: the mean Euclidean distance under the optimal bijection, and that bijection.
 
-    ``EMD = min over permutations s of (1/N) sum_i ||x_i - y_s(i)||`` — a linear assignment problem.
-    Solved by the epsilon-scaling auction of :func:`emd_auction` down to ``N * eps`` = 1e-4 x the matched
-    cost, which leaves near-optimal prices ``p``, then completed exactly by Jonker-Volgenant shortest
-    augmenting paths (Jonker & Volgenant 1987; the dense ``find_path`` of gatagat/lap
-    ``lap/_lapjv.cpp``): rows not assigned to their minimum of ``c_ij + p_j`` are released; each free
-    row is augmented along a shortest path in reduced costs ``c_ij - u_i - v_j`` with ``v = -p``.
+    ``EMD = min over permutations s of (1/N) sum_i ||x_i - y_s(i)||``, a linear assignment problem,
+    solved in three steps:
 
-    Why it is exact: the completion keeps ``u_i = min_j (c_ij - v_j)`` for every assigned row, i.e. all
-    reduced costs ``>= 0`` over *all* pairs (a feasible dual) and ``= 0`` on the matched pairs; when the
-    matching is perfect, its cost equals the dual objective ``sum u + sum v``, a lower bound of every
-    assignment's cost (LP duality), so it is optimal — whatever the auction left. The auction only
-    makes the augmenting paths short. Floating point is the only approximation, as in any solver.
+    1. the epsilon-scaling auction of :func:`emd_auction`, down to ``N * eps`` = 1e-6 x the matched
+       cost: a near-optimal matching with near-optimal prices ``p``;
+    2. twice, each row i not at its minimum ``m_i = min_j (c_ij + p_j)`` (a "loose" row) lowers the
+       price of its matched column to ``m_i - c_ij``: often the matching is already optimal and only
+       the prices needed this;
+    3. the rows still loose are unassigned and augmented one by one along shortest paths in the
+       reduced costs ``c_ij - u_i - v_j`` (``u_i = m_i``, ``v = -p``), Jonker & Volgenant 1987, as
+       ``find_path_dense`` of gatagat/lap ``_lapjv_src/lapjv.cpp``; repeated until no row is loose.
+
+    Why it is exact: the result is returned only once every row is tight — ``c_i,s(i) + p_s(i) <= m_i
+    + tol`` with ``tol`` = 1e-14 x the diagonal of the clouds' bounding box, the floating-point slack.
+    For any prices, ``L = sum_i m_i - sum_j p_j`` is a lower bound of every assignment's cost (LP
+    duality: ``u_i + v_j <= c_ij`` for all pairs), and the tight matching costs at most ``L + N *
+    tol``: its mean distance is within ``tol`` of the optimum (rounding, as in any solver).
+    If that certificate is not reached after four augmentation rounds (never seen), a dense
+    ``scipy.optimize.linear_sum_assignment`` decides. The auction only makes the paths short.
 
     Args:
         x: (N, 3) points.
@@ -396,28 +424,41 @@ def emd_exact(x, y) -> tuple[float, np.ndarray]:
     Raises:
         ValueError: if the clouds' sizes differ, or either is not an (N, 3) array of finite values.
 
-    Complexity: the auction's, then one pruned scan per row and ``O(N)`` per row visited by each
-    augmenting path (a few per free row in practice; ``O(N^3)`` in the worst case). Memory ``O(N)``.
+    Complexity: the auction's, one pruned scan per row and check, ``O(N)`` per row visited by an
+    augmenting path (a few per loose row in practice; ``O(N^3)`` in the worst case). Memory ``O(N)``
+    (``O(N^2)`` in the fallback).
     """
     x, y = _pair(x, y)
     n = len(x)
     a = _auction(x, y, lambda cost: _EXACT_EPS * cost)
-    if a.eps > 0:
-        bl = a.blocks
-        k = min(_LIST, n - 1)
-        row_min = _scan_all(
-            x,
-            bl.y,
-            bl.start,
-            bl.box,
-            bl.min_price,
-            a.price,
-            np.zeros((n, k), np.int64),
-            np.zeros((n, k)),
-            np.zeros(n),
-        )
-        _shortest_paths(x, bl.y, a.price, a.col4row, a.row4col, row_min)
+    if a.eps > 0 and not _complete(x, a):  # not certified (floating point): a dense solver decides
+        c = cdist(x, y)
+        assignment = linear_sum_assignment(c)[1]
+        return float(c[np.arange(n), assignment].mean()), assignment.astype(np.int64)
     return _matched_cost(x, a.blocks.y, a.col4row) / n, a.blocks.perm[a.col4row]
+
+
+def _complete(x, a: _Auction) -> bool:
+    """Makes the auction's matching optimal; True once certified (every row tight up to ``tol``).
+
+    Two rounds lower the loose rows' column prices (often enough: the auction's matching is optimal,
+    its prices not quite), then loose rows are re-augmented along shortest paths.
+    """
+    bl, price, n = a.blocks, a.price, len(x)
+    k = min(_LIST, n - 1)
+    lists = np.zeros((n, k), np.int64), np.zeros((n, k)), np.zeros(n)
+    tol = 1e-14 * a.diameter
+    for step in range(_COMPLETION_STEPS + 1):
+        bl.min_price[:] = np.minimum.reduceat(price, bl.start[:-1])  # prices may have fallen
+        row_min = _scan_all(x, bl.y, bl.start, bl.box, bl.min_price, price, *lists)
+        loose = _loose_rows(x, bl.y, price, a.col4row, row_min, tol)
+        if not loose.any():
+            return True
+        if step < 2:
+            _tighten(x, bl.y, price, a.col4row, row_min, loose)
+        elif step < _COMPLETION_STEPS:
+            _shortest_paths(x, bl.y, price, a.col4row, a.row4col, loose)
+    return False
 
 
 # PSGN's approxmatch: levels -4^7 ... -4^-1, then 0 (tf_approxmatch_g.cu, `for (int j=7;j>=-2;j--)`).

@@ -23,6 +23,10 @@ class PackedSplit:
         self.root = open_store(path)
         self.categories = [str(c) for c in self.root["index/category"][:]]
         self.shape_ids = [str(s) for s in self.root["index/shape_id"][:]]
+        self.category_names = {
+            c["category"]: c.get("category_name", c["category"])
+            for c in self.root.attrs["pack"]["categories"]
+        }
         self.index = {key: i for i, key in enumerate(zip(self.categories, self.shape_ids, strict=True))}
         solid = self.root.get("voxels", {})
         self.voxel_resolutions = sorted(int(n) for n in solid)

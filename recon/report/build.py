@@ -33,7 +33,9 @@ def pick_shapes(categories: Sequence[str], count: int) -> list[int]:
     return picks
 
 
-def _metric_tables(results: Path, split: str, presets: Sequence[str]) -> list[Section]:
+def _metric_tables(
+    results: Path, split: str, presets: Sequence[str], names: Mapping[str, str]
+) -> list[Section]:
     from recon.evaluate.presets import get_preset
 
     sections = []
@@ -45,7 +47,10 @@ def _metric_tables(results: Path, split: str, presets: Sequence[str]) -> list[Se
             sections.append(Section(f"Preset {name}", [Text(f"No results for preset {name} yet.")]))
             continue
         columns = [c for c in rows[0] if c != "preset"]
-        numeric = [{k: _number(v) for k, v in r.items()} for r in rows]
+        columns.insert(columns.index("category") + 1, "name")
+        numeric = [
+            {k: _number(v) for k, v in r.items()} | {"name": names.get(r["category"], "")} for r in rows
+        ]
         overview = [r for r in numeric if r["category"] == "all"]
         sections.append(
             Section(
@@ -76,8 +81,8 @@ def _number(text: str):
 
 
 def _item_scores(results: Path, split: str, method: str, presets: Sequence[str]) -> dict[tuple, str]:
-    """(category, shape_id, view) → a short score label from the first preset with an IoU."""
-    for name in presets:
+    """(category, shape_id, view) → a score label: the IoU of the first preset with one (volumetric first)."""
+    for name in sorted(presets, key=lambda p: ("onet", "convonet", "r2n2", "pix3d", "disn").index(p)):
         path = results / "evaluate" / split / method / f"{name}.tsv"
         if path.exists():
             rows = read_tsv(path)
@@ -101,6 +106,7 @@ def _prediction_section(results, split_store, split, picks, methods, presets, si
     sections = []
     for i in picks:
         category, shape_id = split_store.categories[i], split_store.shape_ids[i]
+        title = f"{split_store.category_names.get(category, category)} / {shape_id}"
         items: list[tuple[str, object]] = []
         if split_store.views:
             items.append(("input view 0", split_store.root["views/rgba"][i, 0]))
@@ -118,7 +124,7 @@ def _prediction_section(results, split_store, split, picks, methods, presets, si
             pred = preds.prediction(index[0])
             label = f"{method} ({scores[method].get((category, shape_id, item.view), 'not evaluated')})"
             items.append((label, shade_mesh(pred.vertices, pred.faces, size=size, distance=3.2)))
-        sections.append(Section(f"{category} / {shape_id}", [ImageGrid(items, columns=min(len(items), 5))]))
+        sections.append(Section(title, [ImageGrid(items, columns=min(len(items), 5))]))
     return sections
 
 
@@ -222,7 +228,7 @@ def build_report(
                     " 32³ IoU with the answer: an upper bound of retrieval), retrieval_image (nearest train "
                     "view by pixel descriptor)."
                 ),
-                *_metric_tables(results, split, presets),
+                *_metric_tables(results, split, presets, split_store.category_names),
             ],
             anchor="metrics",
         ),

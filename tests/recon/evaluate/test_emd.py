@@ -10,6 +10,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from recon.evaluate import emd as emd_module
 from recon.evaluate.emd import approxmatch, approxmatch_cost, emd_approx, emd_auction, emd_exact
 
 
@@ -95,15 +96,28 @@ def test_exact_matches_scipy(kind, n):
     _check_assignment(x, y, emd, assign)
 
 
-def test_exact_on_surface_samples():
+def test_exact_on_surface_samples_is_certified_without_the_dense_fallback(monkeypatch):
     import trimesh
 
+    def no_fallback(c):
+        raise AssertionError("the dense fallback ran")
+
     sphere, torus = trimesh.creation.icosphere(3), trimesh.creation.torus(0.6, 0.2)
-    for a, b in ((sphere, sphere), (torus, sphere)):
-        x, y = _surface(a, 700, 0), _surface(b, 700, 1)
+    clouds = [(_surface(a, 700, 0), _surface(b, 700, 1)) for a, b in ((sphere, sphere), (torus, sphere))]
+    expected = [_scipy(x, y) for x, y in clouds]
+    monkeypatch.setattr(emd_module, "linear_sum_assignment", no_fallback)
+    for (x, y), value in zip(clouds, expected, strict=True):
         emd, assign = emd_exact(x, y)
-        assert emd == pytest.approx(_scipy(x, y), rel=1e-9)
+        assert emd == pytest.approx(value, rel=1e-9)
         _check_assignment(x, y, emd, assign)
+
+
+def test_exact_falls_back_to_the_dense_solver_when_not_certified(monkeypatch):
+    x, y = _clouds(np.random.default_rng(7), 200, "uniform")
+    monkeypatch.setattr(emd_module, "_COMPLETION_STEPS", 0)
+    emd, assign = emd_exact(x, y)
+    assert emd == pytest.approx(_scipy(x, y), rel=1e-12)
+    _check_assignment(x, y, emd, assign)
 
 
 def test_unequal_sizes_raise_naming_both():
