@@ -14,4 +14,6 @@ rule default:
         rules.sdf_ledger.output,
         get_voxelize_outputs,
         rules.pack.input,
+        get_evaluate_tables,
+        rules.report_page.output,
     localrule: True

@@ -103,12 +103,12 @@ def _others(x, y):
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2048)
     parser.add_argument("--rel-tol", type=float, default=0.01)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     tiny = np.random.default_rng(0).random((2, 16, 3))
     for name, fn in (

@@ -10,7 +10,7 @@ Chamfer + F-score: recon's ``point_distances`` (one pykdtree pass each way) redu
 Chamfer-L1, Chamfer-L2 and F-scores at three thresholds, against scipy's cKDTree with all
 workers for the same two passes, and (``--torch``) chunked ``torch.cdist`` on the CPU, which
 takes about a minute. EMD: the table of ``bench/bench_emd.py`` (exact, approximate and DISN's
-approxmatch, next to scipy, POT and geomloss where installed) on the same shape.
+approxmatch, next to scipy, POT and geomloss where installed) on its own set of shapes.
 
 Prints markdown tables: median seconds of ``--repeats`` runs after one warm-up.
 """
@@ -46,7 +46,8 @@ def demo_chair() -> tuple[np.ndarray, np.ndarray]:
 def clouds(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Two independent n-point samples of the chair's surface."""
     v, f = demo_chair()
-    return surface_samples(v, f, n, rng(0, "bench", "a"))[0], surface_samples(v, f, n, rng(0, "bench", "b"))[0]
+    first = surface_samples(v, f, n, rng(0, "bench", "a"))[0]
+    return first, surface_samples(v, f, n, rng(0, "bench", "b"))[0]
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -117,7 +118,7 @@ def main(argv=None) -> None:
     sys.modules["bench_emd"] = bench_emd
     spec.loader.exec_module(bench_emd)
     print(f"\nEMD, {args.emd_points:,} vs {args.emd_points:,} points\n")
-    bench_emd.main(["--points", str(args.emd_points), "--repeats", str(args.repeats)])
+    bench_emd.main(["--n", str(args.emd_points), "--runs", str(args.repeats)])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Three numbers go by the name "EMD" in single-view reconstruction papers; this mo
   the optimal bijection, ``min over permutations s of (1/N) sum_i ||x_i - y_s(i)||``, with the
   assignment. Use it whenever a paper defines EMD as an optimal matching (Pix3D: 1,024 points) and to
   judge the other two. About 0.1-0.2 s at N = 2,048 on 2 cores, where
-  ``scipy.optimize.linear_sum_assignment`` takes 0.45-1.9 s (``bench/bench_emd.py``).
+  ``scipy.optimize.linear_sum_assignment`` takes 0.45-2.4 s (``bench/bench_emd.py``).
 - :func:`emd_approx` — an upper bound of :func:`emd_exact` certified to be within ``rel_tol``
   (default 1 %) of it, 1.3-2x faster (0.05-0.12 s): for sweeps and monitoring. :func:`emd_auction`
   also returns the certified lower bound and the assignment.
@@ -45,11 +45,11 @@ from numba import prange
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-_EPS0 = 32.0  # epsilon-scaling: the first auction phase has eps = the diameter of the clouds / _EPS0,
+_EPS0 = 32.0  # epsilon-scaling: the first auction phase has eps = the bounding box diagonal / _EPS0,
 _THETA = 6.0  # each next one eps / _THETA
 _LIST = 8  # columns remembered per row between full scans
 _EXACT_EPS = 1e-6  # the exact solver's last auction phase has N * eps <= this x the matched cost
-_COMPLETION_STEPS = 6  # the exact solver's checks of the auction's matching before a dense fallback
+_COMPLETION_STEPS = 6  # exact solver: 2 price-lowering rounds, then augmentation rounds, then a fallback
 
 
 def _points(a, name: str) -> np.ndarray:

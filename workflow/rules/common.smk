@@ -203,3 +203,12 @@ def get_pack_inputs(wildcards):
 def evaluate_methods():
     """The methods evaluated: the configured baselines (trained models join them)."""
     return list(config["evaluate"]["baselines"])
+
+
+def get_evaluate_tables(wildcards):
+    """One metric table per configured preset, for the evaluated split."""
+    return expand(
+        "results/evaluate/{split}/{preset}.tsv",
+        split=config["evaluate"]["split"],
+        preset=config["evaluate"]["presets"],
+    )

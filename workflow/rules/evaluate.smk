@@ -65,9 +65,13 @@ rule evaluate_table:
             caption="../report/evaluate_table.rst",
             labels={"split": "{split}", "preset": "{preset}"},
         ),
+    log:
+        "logs/evaluate/{split}/{preset}.log",
     wildcard_constraints:
         preset="disn|onet|convonet|pix3d|r2n2",
         split="train|val|test",
     localrule: True
+    conda:
+        "../../envs/geometry.yaml"
     script:
         "../scripts/evaluate_table.py"

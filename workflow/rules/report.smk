@@ -4,11 +4,7 @@
 rule report_page:
     """results/report/index.html: metric tables per preset and the images behind them."""
     input:
-        tables=lambda wc: expand(
-            "results/evaluate/{split}/{preset}.tsv",
-            split=config["evaluate"]["split"],
-            preset=config["evaluate"]["presets"],
-        ),
+        tables=get_evaluate_tables,
         predictions=lambda wc: expand(
             "results/predict/{method}/{split}.zarr",
             method=evaluate_methods(),
