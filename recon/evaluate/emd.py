@@ -36,6 +36,7 @@ next one a sixth of the last, prices carried over. Two devices keep bids cheap, 
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import NamedTuple
 
@@ -523,7 +524,7 @@ def _approxmatch(x, y, levels, match):
             remain_l[k] = max(0.0, remain_l[k] - s)
             cost[k] += c
             ratio_l[k] = remain_l[k] / s_next
-    return cost.sum()
+    return cost  # summed by the caller: a sum here would be a parallel reduction, thread-count dependent
 
 
 def approxmatch(x, y) -> tuple[float, np.ndarray]:
@@ -534,7 +535,7 @@ def approxmatch(x, y) -> tuple[float, np.ndarray]:
     """
     x, y = _points(x, "x"), _points(y, "y")
     match = np.zeros((len(y), len(x)))
-    return float(_approxmatch(x, y, _LEVELS, match)), match
+    return math.fsum(_approxmatch(x, y, _LEVELS, match)), match
 
 
 def approxmatch_cost(x, y) -> float:
@@ -575,4 +576,4 @@ def approxmatch_cost(x, y) -> float:
     two (N, M) float64 arrays (64 MiB at N = M = 2,048).
     """
     x, y = _points(x, "x"), _points(y, "y")
-    return float(_approxmatch(x, y, _LEVELS, np.zeros((0, 0))))
+    return math.fsum(_approxmatch(x, y, _LEVELS, np.zeros((0, 0))))

@@ -201,8 +201,8 @@ def get_pack_inputs(wildcards):
 
 
 def evaluate_methods():
-    """The methods evaluated: the configured baselines (trained models join them)."""
-    return list(config["evaluate"]["baselines"])
+    """The methods evaluated: the configured baselines, then every trained experiment."""
+    return list(config["evaluate"]["baselines"]) + list(config["train"]["experiments"])
 
 
 def get_evaluate_tables(wildcards):

@@ -22,6 +22,7 @@ CONFIG = {
     "sdf": SMALL_SDF,
     "voxelize": SMALL_VOXELIZE,
     "pack": {"shard_shapes": 2, "point_chunk": 500},
+    "train": {"experiments": []},
     "evaluate": {"views": 2},
     "report": {"shapes": 2, "image_size": 64},
 }

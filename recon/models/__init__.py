@@ -1,0 +1,1 @@
+"""Model families (one subpackage per method) and their shared parts."""

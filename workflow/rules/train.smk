@@ -1,0 +1,56 @@
+# Train: one run per experiment (config/experiments/<name>.yaml), then its predictions for evaluation.
+
+
+rule train_model:
+    """Train experiment {experiment} on the packed train split (validation on val); resumable."""
+    input:
+        experiment=lambda wc: f"{config['train']['experiments_dir']}/{wc.experiment}.yaml",
+        train="results/pack/train.zarr",
+        val="results/pack/val.zarr",
+    output:
+        config="results/train/{experiment}/config.yaml",
+        history="results/train/{experiment}/history.tsv",
+        last="results/train/{experiment}/checkpoints/last.pt",
+    log:
+        "logs/train/{experiment}.log",
+    benchmark:
+        "benchmarks/train/{experiment}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: lambda wc: config["train"]["threads"]
+    resources:
+        gpu=lambda wc: config["train"]["gpus"],
+        mem_mb=lambda wc, attempt: 16000 * attempt,
+        runtime=lambda wc, attempt: config["train"]["runtime_min"] * attempt,
+    params:
+        overrides=lambda wc: {"train": {"num_workers": config["train"]["num_workers"]}},
+    script:
+        "../scripts/train_model.py"
+
+
+rule predict_model:
+    """Meshes (and voxels) of trained experiment {experiment} for every shape of split {split}."""
+    input:
+        run="results/train/{experiment}/checkpoints/last.pt",
+        config="results/train/{experiment}/config.yaml",
+        split="results/pack/{split}.zarr",
+    output:
+        store=directory("results/predict/{experiment}/{split}.zarr"),
+    log:
+        "logs/predict/{experiment}/{split}.log",
+    benchmark:
+        "benchmarks/predict/{experiment}/{split}.tsv"
+    wildcard_constraints:
+        experiment="|".join(config["train"]["experiments"]) or "^$",
+        split="train|val|test",
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=lambda wc: config["train"]["gpus"],
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        views=config["evaluate"]["views"],
+    script:
+        "../scripts/predict_model.py"

@@ -1,0 +1,17 @@
+"""Adapter: predict a split with a trained experiment (recon.train.predict.predict_split)."""
+
+from pathlib import Path
+
+from recon.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from recon.train.predict import predict_split
+
+predict_split(
+    Path(snakemake.input.config).parent,
+    snakemake.input.split,
+    snakemake.output.store,
+    snakemake.params.views,
+    snakemake.config,
+)
