@@ -14,9 +14,10 @@ CONFIG = {
     "voxelize": SMALL_VOXELIZE,
     "pack": {"shard_shapes": 4, "point_chunk": 512},
 }
+# Three different train shapes per category, so that the category mean is a poor guess for each.
 SPLITS = {
-    "boxes": {"train": ["wide", "tall"], "test": ["cube"]},
-    "balls": {"train": ["ico", "capsule"], "test": ["egg"]},
+    "things": {"train": ["wide", "tall", "ring"], "test": ["cube"]},
+    "balls": {"train": ["ico", "capsule", "egg"], "test": ["ball"]},
 }
 
 
@@ -27,6 +28,8 @@ def _meshes():
         "wide": trimesh.creation.box((2.0, 0.8, 1.2)),
         "tall": trimesh.creation.box((0.6, 2.0, 0.8)),
         "cube": trimesh.creation.box((1.0, 1.0, 1.0)),
+        "ring": trimesh.creation.annulus(0.45, 1.0, 0.5),
+        "ball": trimesh.creation.icosphere(2),
         "ico": trimesh.creation.icosphere(3),
         "capsule": trimesh.creation.capsule(1.0, 0.5),
         "egg": egg,
@@ -35,7 +38,7 @@ def _meshes():
 
 @pytest.fixture(scope="session")
 def packed(tmp_path_factory):
-    """Work folder of ``snakemake pack`` on two categories of three shapes (two train, one test)."""
+    """Work folder of ``snakemake pack`` on two categories of four shapes (three train, one test)."""
     tmp = tmp_path_factory.mktemp("models")
     root, lists = tmp / "meshes", tmp / "lists"
     lists.mkdir()
