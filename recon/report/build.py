@@ -180,7 +180,7 @@ def _training_section(results: Path) -> list:
             continue
         series: dict[str, tuple[list[float], list[float]]] = {}
         for column in rows[0]:
-            if column in ("step", "epoch", "time_s"):
+            if column in ("step", "epoch", "time_s", "lr") or column.endswith("grad_norm"):
                 continue
             points = [(float(r["step"]), float(r[column])) for r in rows if r.get(column) not in (None, "")]
             if points:
