@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from recon.evaluate.ground_truth import PackedSplit
 from recon.evaluate.predictions import PredictionSet
 from recon.evaluate.presets import get_preset
@@ -55,7 +57,7 @@ def evaluate_predictions(
     method = str(preds.attrs["method"])
     rows: list[dict] = []
     cached: tuple[int, object] | None = None
-    for i, item in enumerate(preds.items):
+    for i, item in enumerate(tqdm(preds.items, desc=f"{method} / {preset.name}", unit="item")):
         key = (item.category, item.shape_id)
         if key not in split.index:
             raise ValueError(f"{method}: item {i} predicts {key[0]}/{key[1]}, which the split does not have")

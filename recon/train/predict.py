@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from recon.evaluate.predictions import Item, write_predictions
 from recon.io.store import provenance
@@ -86,7 +87,7 @@ def predict_split(
     meshes: list[tuple[np.ndarray, np.ndarray]] = []
     voxels: list[np.ndarray] = []
     predicts_voxels = hasattr(method, "predict_voxels")
-    for start in range(0, len(dataset), batch_size):
+    for start in tqdm(range(0, len(dataset), batch_size), desc=Path(run_dir).name, unit="batch"):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
         batch["voxel_half_extent"] = split.voxel_half_extent

@@ -14,5 +14,5 @@ train_from_files(
     snakemake.input.val,
     Path(snakemake.output.config).parent,
     overrides=snakemake.params.overrides,
-    progress=False,
+    progress=True,  # tqdm on stderr, which the log captures
 )
