@@ -58,7 +58,7 @@ rule ingest_shape:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 10 * attempt,
+        runtime=lambda wc, attempt: 5 * attempt,
     params:
         row=get_source_row,
         mesh=get_source_mesh_path,

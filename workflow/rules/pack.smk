@@ -22,7 +22,7 @@ rule pack_split:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
+        runtime=get_pack_runtime,
     params:
         shapes=get_pack_shapes,
         pack=config["pack"],

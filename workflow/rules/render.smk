@@ -16,7 +16,7 @@ rule render_batch:
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 3000 * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
+        runtime=get_render_runtime,
         gpu=0 if config["render"]["device"] == "CPU" else 1,
     params:
         shapes=get_render_batch_shapes,

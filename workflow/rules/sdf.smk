@@ -16,7 +16,7 @@ rule sdf_shape:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 3000 * attempt,
-        runtime=lambda wc, attempt: 15 * attempt,
+        runtime=lambda wc, attempt: 10 * attempt,
     params:
         seed=config["seed"],
         sdf=config["sdf"],

@@ -19,7 +19,7 @@ rule voxelize_shape:
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 3000 * attempt,
-        runtime=lambda wc, attempt: 15 * attempt,
+        runtime=lambda wc, attempt: 10 * attempt,
     params:
         render_store=lambda wc, input: f"{input.render}/{wc.shape}.zarr",
         voxelize=config["voxelize"],

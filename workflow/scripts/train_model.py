@@ -1,4 +1,4 @@
-"""Adapter: train one experiment (recon.train.trainer.train_from_files)."""
+"""Adapter: train one experiment with one process per GPU (recon.train.launch.train_processes)."""
 
 from pathlib import Path
 
@@ -6,13 +6,14 @@ from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from recon.train.trainer import train_from_files
+from recon.train.launch import train_processes
 
-train_from_files(
+train_processes(
     snakemake.input.experiment,
     snakemake.input.train,
     snakemake.input.val,
     Path(snakemake.output.config).parent,
+    processes=max(1, int(snakemake.resources.gpu)),
     overrides=snakemake.params.overrides,
     progress=True,  # tqdm on stderr, which the log captures
 )
