@@ -25,14 +25,3 @@ def mesh_folder(tmp_path: Path) -> Path:
     for name, writer, _ in BAD_MESHES.values():
         writer(root / "bad" / name)
     return root
-
-
-def pytest_collection_modifyitems(config, items):
-    """Keep each test file on one pytest-xdist worker (``--dist loadgroup``), so that its module
-    fixtures (real Snakemake runs, the SLURM cluster) are built once; the models tests share one
-    session fixture (a packed store), so their files form one group."""
-    root = Path(__file__).parent
-    for item in items:
-        path = Path(str(item.fspath)).relative_to(root)
-        group = "recon/models" if path.parts[:2] == ("recon", "models") else path.as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))

@@ -86,7 +86,11 @@ def _slurm_snakemake(cluster, workdir, targets, *args, check=True, popen=False):
     log_path = workdir / f"slurm-run-{time.monotonic_ns()}.log"
     with open(log_path, "w") as log:  # the child keeps its own handle
         if popen:
-            proc = subprocess.Popen(argv, cwd=workdir, env=cluster.env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, cwd=workdir, env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
+                # A pytest-xdist worker ignores SIGINT, and children inherit that: give Ctrl-C back.
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )  # fmt: skip
             proc.log_path = log_path
             return proc
         proc = subprocess.run(
