@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -32,3 +34,37 @@ def make_workdir(tmp_path: Path, config: dict) -> Path:
     (workdir / "config").mkdir(parents=True)
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     return workdir
+
+
+def interrupt_when(
+    proc: subprocess.Popen, ready: Callable[[], bool], sig: int, timeout_s: float = 300
+) -> None:
+    """Send ``sig`` to the running ``proc`` once ``ready()``, and wait for it to end.
+
+    Fails the test if the run ends first or ``ready()`` is not true within ``timeout_s``; kills
+    the process if it is still there after that.
+    """
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def file_bytes(root: Path, relative_to: Path | None = None) -> dict[str, bytes]:
+    """Every file below ``root`` as ``{path relative to relative_to (default root): bytes}``.
+
+    Snakemake's ``.snakemake_timestamp`` markers in directory outputs are left out.
+    """
+    base = root if relative_to is None else relative_to
+    return {
+        p.relative_to(base).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".snakemake_timestamp"
+    }

@@ -284,9 +284,9 @@ def _write_ragged(root, spec, shapes: Sequence[PackShape], sources) -> None:
     from zarr.codecs import ZstdCodec
 
     name, store, source, dtype, dims = spec
-    lengths = [int(src.root(store)[source].shape[0]) for src in sources]
-    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
-    row = tuple(sources[0].root(store)[source].shape[1:]) if sources else ()
+    arrays = [src.root(store)[source] for src in sources]  # metadata only; data is read below
+    offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in arrays], dtype=np.int64)]).astype(np.int64)
+    row = tuple(arrays[0].shape[1:]) if arrays else ()
     shard_rows = RAGGED_CHUNK * RAGGED_SHARD_CHUNKS
     arr = root.create_array(
         name,
@@ -300,8 +300,8 @@ def _write_ragged(root, spec, shapes: Sequence[PackShape], sources) -> None:
     )
     pending: list[np.ndarray] = []
     written = buffered = 0
-    for shape, src in zip(shapes, sources, strict=True):
-        data, _ = src.read(store, source)
+    for shape, array in zip(shapes, arrays, strict=True):
+        data = np.asarray(array[...])
         _check(name, shape, data, dtype, None)
         if data.shape[1:] != row:
             where = f"{shape.category}/{shape.shape_id}: {name}"

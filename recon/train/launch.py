@@ -96,8 +96,7 @@ def train_processes(
     cmd = torchrun_command(experiment, train_store, val_store, out_dir, processes=processes,
                            overrides=overrides, progress=progress)  # fmt: skip
     log.info("starting %d training processes: %s", processes, " ".join(cmd))
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    sys.stdout.write(proc.stdout)
+    proc = subprocess.run(cmd)  # its output goes to ours as it comes
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun with {processes} processes failed with exit status {proc.returncode}")
     return json.loads((Path(out_dir) / "summary.json").read_text())

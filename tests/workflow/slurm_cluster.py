@@ -84,11 +84,7 @@ class SlurmCluster:
     # -- set-up ---------------------------------------------------------------------------------
 
     def _check_prerequisites(self) -> None:
-        missing = [
-            name
-            for name in DAEMONS + CLIENTS + ("slurmd",)
-            if shutil.which(name) is None and not Path("/usr/sbin", name).exists()
-        ]
+        missing = [name for name in DAEMONS + CLIENTS if not Path(self._program(name)).exists()]
         if missing:
             raise ClusterUnavailable(
                 f"SLURM/munge programs not found: {', '.join(missing)} "
@@ -99,8 +95,8 @@ class SlurmCluster:
 
     @staticmethod
     def _program(name: str) -> str:
-        found = shutil.which(name)
-        return found if found else str(Path("/usr/sbin", name))
+        """The path of ``name``: on PATH, else in /usr/sbin (daemons, when PATH lacks it)."""
+        return shutil.which(name) or str(Path("/usr/sbin", name))
 
     def _node_line(self) -> str:
         """``NodeName=... CPUs=... RealMemory=...`` of this host, as slurmd sees its hardware."""

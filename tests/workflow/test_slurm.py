@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.meshes import REPO, SMALL_SDF
-from tests.pipeline import SNAKEMAKE, make_workdir, run_snakemake
+from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, run_snakemake
 from tests.workflow.slurm_cluster import ClusterUnavailable, SlurmCluster
 
 pytestmark = pytest.mark.workflow
@@ -77,7 +77,7 @@ def _slurm_args(cluster: SlurmCluster) -> list[str]:
     ]  # fmt: skip
 
 
-def _slurm_snakemake(cluster, workdir, targets, *args, check=True, popen=False):
+def _slurm_snakemake(cluster, workdir, targets, *args, popen=False):
     """``snakemake <targets> --executor slurm ...``: the targets first, as options take lists.
 
     Returns the run's log text, or with ``popen`` the running process (``proc.log_path``: its log).
@@ -97,19 +97,13 @@ def _slurm_snakemake(cluster, workdir, targets, *args, check=True, popen=False):
             argv, cwd=workdir, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, timeout=900
         )
     text = log_path.read_text()
-    if check:
-        assert proc.returncode == 0, text[-5000:]
+    assert proc.returncode == 0, text[-5000:]
     return text
 
 
 def _outputs(workdir: Path) -> dict[str, bytes]:
     """Every output file of the stages (not logs, benchmarks or snakemake's bookkeeping)."""
-    return {
-        p.relative_to(workdir).as_posix(): p.read_bytes()
-        for top in ("resources", "results")
-        for p in sorted((workdir / top).rglob("*"))
-        if p.is_file() and p.name != ".snakemake_timestamp"
-    }
+    return {**file_bytes(workdir / "resources", workdir), **file_bytes(workdir / "results", workdir)}
 
 
 def _sbatch_calls(log: str) -> list[str]:
@@ -164,20 +158,12 @@ def test_interrupted_slurm_run_resumes_without_redoing_finished_shapes(cluster, 
     one_by_one = ("--group-components", "sdf_shapes=1", "--jobs", "1")
     proc = _slurm_snakemake(cluster, workdir, ["sdf"], *one_by_one, popen=True)
     log = proc.log_path
-    try:
-        deadline = time.monotonic() + 300
-        # Interrupt once snakemake has seen the first shape's job finish (a store that appears
-        # before snakemake sees its job end belongs to a running job, which an interruption
-        # discards) and has submitted the second.
-        while log.read_text().count("has been submitted with SLURM jobid") < 2:
-            assert proc.poll() is None, "the run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no progress"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # Interrupt once snakemake has seen the first shape's job finish (a store that appears before
+    # snakemake sees its job end belongs to a running job, which an interruption discards) and
+    # has submitted the second.
+    interrupt_when(
+        proc, lambda: log.read_text().count("has been submitted with SLURM jobid") >= 2, signal.SIGINT
+    )
     finished = {p: (p / "zarr.json").stat().st_mtime_ns for p in shapes.glob("*/*.zarr")}
     assert 1 <= len(finished) < SHAPES, finished
     # The interrupted run cancelled the job it had running (scancel).

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import trimesh
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
 from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, SMALL_VOXELIZE, TEST_LIMITS
-from tests.pipeline import SNAKEMAKE, make_workdir, run_snakemake
+from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -49,14 +48,6 @@ def test_dry_run_of_the_whole_dag_on_the_shipped_config(tmp_path):
     for rule in ("demo_dataset", "scan_sources", "ledger"):
         assert rule in out
     assert not (workdir / "results").exists()
-
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != ".snakemake_timestamp"
-    }
 
 
 def test_sdf_stage_quarantines_a_shape_without_inside_and_goes_on(tmp_path):
@@ -102,7 +93,7 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
         workdir = make_workdir(tmp_path / name, config)
         # Up to pack (evaluate and report rerun byte-identical in tests/recon/evaluate/test_stage.py).
         run_snakemake(workdir, "--cores", "2", "pack")
-        trees.append({**_tree(workdir / "results"), **_tree(workdir / "resources")})
+        trees.append({**file_bytes(workdir / "results"), **file_bytes(workdir / "resources")})
         summary = read_tsv(workdir / "results" / "ingest" / "summary.tsv")
         assert [(r["category_name"], r["ok"], r["quarantined"]) for r in summary] == [
             (n, "2", "0") for n in ("airplane", "bottle", "chair", "lamp", "mug", "table")
@@ -191,17 +182,7 @@ def test_killed_run_resumes_without_redoing_finished_shapes(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while len(list(shapes.glob("*/*.zarr"))) < 4:
-            assert proc.poll() is None, "the run ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no progress"
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    interrupt_when(proc, lambda: len(list(shapes.glob("*/*.zarr"))) >= 4, signal.SIGTERM)
     finished = {p: p.joinpath("zarr.json").stat().st_mtime_ns for p in shapes.glob("*/*.zarr")}
     assert 4 <= len(finished) < 12
     assert not (workdir / "results" / "ingest" / "ledger.tsv").exists()
