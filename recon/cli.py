@@ -108,8 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recon`` console script."""
+    from recon.config import ConfigError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ConfigError as error:  # a bad config is the user's to fix: its message, no traceback
+        print(f"recon {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

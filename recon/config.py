@@ -26,6 +26,7 @@ __all__ = [
     "load_schema",
     "resolve_config",
     "source_root",
+    "validate_in_place",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -85,12 +86,59 @@ def resolve_config(config: Mapping | None = None, schema: Mapping | None = None)
     resolved = copy.deepcopy(dict(config or {}))
     _fill_defaults(resolved, schema)
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(resolved), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "<root>"
-        raise ConfigError(f"config key {where}: {errors[0].message}")
+        lines = [_describe_error(e) for e in errors[:_MAX_ERRORS]]
+        if len(errors) > _MAX_ERRORS:
+            lines.append(f"... and {len(errors) - _MAX_ERRORS} more")
+        heading = "invalid config" + (f" ({len(errors)} errors)" if len(errors) > 1 else "")
+        raise ConfigError(heading + ":\n" + "\n".join(f"  {line}" for line in lines))
     check_rules(resolved)
     return resolved
+
+
+def validate_in_place(config: dict) -> None:
+    """:func:`resolve_config` for the workflow: fill defaults into Snakemake's own ``config`` dict.
+
+    Snakemake's ``validate`` reports a failure with the whole schema (thousands of lines); this
+    names the key, the value and what was expected (:class:`ConfigError`).
+    """
+    resolved = resolve_config(config)
+    config.clear()
+    config.update(resolved)
+
+
+#: At most this many schema errors are listed; the rest are counted.
+_MAX_ERRORS = 5
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe_error(error) -> str:
+    """One line for a jsonschema error: dotted key path, the value, what the schema expects."""
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    if kind == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
+        where = f"{path}: " if error.absolute_path else ""
+        return f"{where}unknown key {', '.join(map(repr, unknown))}; allowed keys: {', '.join(allowed)}"
+    if kind == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        want = " or ".join(types)
+    elif kind == "enum":
+        want = "one of " + ", ".join(map(repr, expected))
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        want = f"a number {sign} {expected}"
+    elif kind in ("minItems", "maxItems", "minLength", "maxLength"):
+        want = f"{kind} {expected}"
+    else:  # required, pattern, oneOf, ...: jsonschema's own sentence names the rule
+        return f"{path}: {_short(error.message, 160)}"
+    return f"{path}: got {_short(value)} ({type(value).__name__}); expected {want}"
 
 
 def load_config(path: Path | str | None = None) -> dict:

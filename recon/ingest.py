@@ -89,6 +89,8 @@ def source_shapes(config: Mapping) -> list[tuple[SourceShape, str]]:
     if kind == "demo":
         kind = f"shapenet_{config['demo']['layout']}"
     shapes = select_shapes(discover(kind, root, config["source"]["taxonomy"]), config["selection"])
+    if not shapes:
+        raise ValueError(f"the selection matches no shape of {root}: {dict(config['selection'])}")
     splits = assign_splits(shapes, config["seed"], config["splits"]["ratios"], config["splits"]["lists"])
     dropped = sum((s.category, s.shape_id) not in splits for s in shapes)
     if dropped:

@@ -10,7 +10,9 @@ Each found mesh becomes a :class:`SourceShape`, keyed by ``(category, shape_id)`
   inside it without suffix, ``/`` written as ``__``.
 
 A ShapeNet model folder whose mesh file is missing is still listed (``exists=False``), so the
-ledger records it as quarantined instead of silently dropping it.
+ledger records it as quarantined instead of silently dropping it. A source without a single mesh
+is an error naming the folder and the layout expected (a wrong ``source.path`` or ``source.kind``
+must not give an empty dataset).
 """
 
 from __future__ import annotations
@@ -113,7 +115,22 @@ def discover_shapenet(
                     exists=mesh.is_file(),
                 )
             )
+    if not any(s.exists for s in shapes):
+        raise ValueError(_no_shapenet_meshes(root, version, len(shapes)))
     return shapes
+
+
+def _no_shapenet_meshes(root: Path, version: str, folders: int) -> str:
+    """The error for a ShapeNet root without a single mesh: what was expected, what was found."""
+    expected = f"<synset: 8 digits>/<model id>/{SHAPENET_MESH_FILES[version]}"
+    message = f"no ShapeNetCore.{version} mesh in {root}: expected {expected} under it"
+    if not folders:
+        return message + " (found no 8-digit synset folder holding a model folder)"
+    message += f" (none of its {folders} model folders holds {SHAPENET_MESH_FILES[version]}"
+    other = "v2" if version == "v1" else "v1"
+    if next(root.glob(f"*/*/{SHAPENET_MESH_FILES[other]}"), None) is not None:
+        message += f"; they hold {SHAPENET_MESH_FILES[other]}: set source.kind: shapenet_{other}"
+    return message + ")"
 
 
 def discover_folder(root: Path | str) -> list[SourceShape]:
@@ -137,6 +154,10 @@ def discover_folder(root: Path | str) -> list[SourceShape]:
         inner = Path(*rel.parts[1:]) if len(rel.parts) > 1 else rel
         stem = _sanitize(inner.with_suffix("").as_posix().replace("/", "__"))
         found.append((category, stem, rel.as_posix(), fmt))
+    if not found:
+        raise ValueError(
+            f"no mesh file in {root}: expected <category>/**/<name>.<{'|'.join(MESH_FORMATS)}> under it"
+        )
     clashes = Counter((c, s) for c, s, _, _ in found)
     return sorted(
         (SourceShape(c, c, f"{s}-{fmt}" if clashes[(c, s)] > 1 else s, rel, fmt) for c, s, rel, fmt in found),

@@ -49,7 +49,9 @@ def _metric_tables(
         columns = [c for c in rows[0] if c != "preset"]
         columns.insert(columns.index("category") + 1, "name")
         numeric = [
-            {k: _number(v) for k, v in r.items()} | {"name": names.get(r["category"], "")} for r in rows
+            {k: v if k in _ID_COLUMNS else _number(v) for k, v in r.items()}
+            | {"name": names.get(r["category"], "")}
+            for r in rows
         ]
         overview = [r for r in numeric if r["category"] == "all"]
         sections.append(
@@ -70,6 +72,10 @@ def _metric_tables(
             )
         )
     return sections
+
+
+#: Columns of the evaluate tables that name things: kept as text (synset ids keep their leading zero).
+_ID_COLUMNS = frozenset({"preset", "method", "split", "category", "shape_id"})
 
 
 def _number(text: str):

@@ -34,6 +34,14 @@ def test_config_prints_resolved_defaults(tmp_path, capsys):
     assert printed["seed"] == 5 and printed["ingest"]["max_faces"] == 5000000
 
 
+def test_bad_config_is_a_short_message_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: x\n")
+    assert main(["config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == "recon config: invalid config:\n  seed: got 'x' (str); expected integer\n"
+
+
 def test_show_lists_arrays(tmp_path, capsys):
     from recon.config import resolve_config
     from recon.ingest import ingest_shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from recon.config import ConfigError, load_config, load_schema, resolve_config, source_root
+from recon.config import ConfigError, load_config, load_schema, resolve_config, source_root, validate_in_place
 from tests.meshes import REPO
 
 
@@ -51,11 +51,15 @@ def test_partial_nested_override_keeps_sibling_defaults():
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"seed": -1}, "config key seed"),
-        ({"source": {"kind": "shapenet_v3"}}, "config key source/kind"),
+        ({"seed": -1}, r"seed: got -1 \(int\); expected a number >= 0"),
+        ({"seed": "x"}, r"seed: got 'x' \(str\); expected integer"),
+        ({"source": {"kind": "v3"}}, r"source.kind: got 'v3' \(str\); expected one of 'demo'"),
         ({"source": {"kind": "folder"}}, "source.path is required"),
         ({"splits": {"ratios": {"train": 0.5}}}, "must sum to 1"),
-        ({"ingest": {"normalisation": "unit_sphere"}}, "Additional properties"),
+        (
+            {"ingest": {"normalisation": "x"}},
+            r"ingest: unknown key 'normalisation'; allowed keys: .*normalization",
+        ),
     ],
 )
 def test_invalid_configs_name_the_key(config, message):
@@ -63,11 +67,28 @@ def test_invalid_configs_name_the_key(config, message):
         resolve_config(config)
 
 
-def test_snakemake_validation_fills_the_same_defaults():
-    from snakemake.utils import validate
+def test_schema_errors_are_a_few_lines():
+    """Every error is listed with its key, up to five; never the schema itself."""
+    bad = {"seed": "x", "render": {"views": 0, "resolution": "big"}, "sdf": {"grid": {"resolution": [1]}}}
+    with pytest.raises(ConfigError) as raised:
+        resolve_config(bad)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "invalid config (4 errors):"
+    assert len(lines) == 5
+    assert all(len(line) < 200 for line in lines)
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "render.resolution",
+        "render.views",
+        "sdf.grid.resolution",
+        "seed",
+    ]
 
+
+def test_workflow_validation_fills_defaults_into_the_same_dict():
     config = {"source": {"kind": "folder", "path": "x"}}
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    same = config
+    validate_in_place(config)
+    assert same is config
     assert config == resolve_config({"source": {"kind": "folder", "path": "x"}})
 
 

@@ -4,8 +4,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The repository (rules/ -> workflow/ -> repository). Scripts import `recon` from it, also in
 # per-rule environments where the package is not installed.
 REPO = Path(workflow.current_basedir).parents[1]
@@ -17,12 +15,11 @@ os.environ.update(
 )
 
 
-validate(config, schema="../schemas/config.schema.yaml")
-
-from recon.config import check_rules, source_root
+from recon.config import source_root, validate_in_place
 from recon.io.tables import read_tsv
 
-check_rules(config)
+# Defaults from the schema, then validation: a bad key is named in a few lines (ConfigError).
+validate_in_place(config)
 SOURCE_ROOT = source_root(config)
 
 

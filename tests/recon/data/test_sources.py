@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import trimesh
@@ -103,3 +104,17 @@ def test_missing_root_is_a_clear_error(tmp_path):
         discover("shapenet_v2", tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="mesh folder not found"):
         discover("folder", tmp_path / "nope")
+
+
+def test_source_without_meshes_names_the_folder_and_layout(tmp_path):
+    (tmp_path / "empty").mkdir()
+    expected = "empty: expected <synset: 8 digits>/<model id>/model.obj"
+    with pytest.raises(ValueError, match=r"no ShapeNetCore.v1 mesh in .*" + re.escape(expected)):
+        discover("shapenet_v1", tmp_path / "empty")
+    expected = "empty: expected <category>/**/<name>.<obj|off|ply|stl|glb> under it"
+    with pytest.raises(ValueError, match=r"no mesh file in .*" + re.escape(expected)):
+        discover("folder", tmp_path / "empty")
+    v2 = _shapenet(tmp_path / "sn", "v2", {"03001627": ["a1", "b2"]})
+    expected = "none of its 2 model folders holds model.obj; they hold models/model_normalized.obj"
+    with pytest.raises(ValueError, match=re.escape(expected + ": set source.kind: shapenet_v2")):
+        discover("shapenet_v1", v2)
