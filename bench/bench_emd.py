@@ -1,6 +1,7 @@
 """Time the EMDs of :mod:`recon.evaluate.emd` and their errors against the exact EMD, next to other solvers.
 
     python bench/bench_emd.py [--n 2048] [--rel-tol 0.01] [--runs 3]
+    python bench/bench_emd.py --pix3d [--shapes 2]
 
 Clouds: two independent area-weighted samples of ``--n`` points of meshes normalized to the unit
 sphere (as the pipeline's): the same shape twice (icosphere, torus, the demo airplane), and two
@@ -12,6 +13,8 @@ Methods:
   in the notes);
 - ``approxmatch / N``: :func:`recon.evaluate.emd.approxmatch_cost` divided by N (PSGN's EMD, as DISN
   reports it times 0.01);
+- ``pix3d auction``: :func:`recon.evaluate.emd.pix3d_auction_match`, Pix3D's single-phase float32
+  auction (its EMD; the notes give its bids and final bid increment; at most 4,096 points);
 - ``scipy LSAP``: ``scipy.optimize.linear_sum_assignment`` on the dense ``cdist`` matrix (timed with it);
 - ``POT emd2``, ``POT sinkhorn2`` (entropic, ``reg`` = 1 % of the mean cost, transport cost of its
   plan) and ``geomloss`` (``SamplesLoss("sinkhorn", p=1, blur=0.01)``), each skipped with the reason
@@ -20,6 +23,16 @@ Methods:
 Seconds: median of ``--runs`` runs after a warm-up call; the numba kernels' first call (compilation,
 or loading them from the on-disk cache) is printed separately. EMD is the mean matched distance.
 Run with nothing else on the machine.
+
+``--pix3d``: the ``pix3d`` preset's clouds instead, on ``--shapes`` demo shapes per category
+(chair, table, airplane, lamp; unit-sphere normalized, filled 128³ voxels over [-1, 1]³), each of
+1,024 points normalized by its own bounding box: two independent iso-surface draws of the ground
+truth (:func:`recon.evaluate.presets.pix3d_surface_points`; ``iso/iso``) and 1,024 area-weighted
+mesh samples against one (``mesh/iso``, a mesh prediction in "points" mode). Per pair: the exact
+EMD, Pix3D's auction EMD, its error and final bid increment. Then the ground truth's change:
+the Chamfer distance (Pix3D's, unsquared, summed) and the auction EMD of a second set of mesh
+samples against the ground truth as area-weighted mesh samples (``old``) and as iso-surface
+points (``new``).
 """
 
 from __future__ import annotations
@@ -33,7 +46,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from recon.demo.shapes import generate_shape
-from recon.evaluate.emd import approxmatch_cost, emd_auction, emd_exact
+from recon.evaluate.emd import approxmatch_cost, emd_auction, emd_exact, pix3d_auction_match
 from recon.geometry.normalize import normalization
 from recon.seeding import rng
 
@@ -103,18 +116,67 @@ def _others(x, y):
     return out
 
 
+def _pix3d(shapes: int) -> None:
+    from recon.demo.shapes import generate_shape
+    from recon.evaluate.metrics import chamfer_distance
+    from recon.evaluate.presets import bbox_frame, pix3d_surface_points
+    from recon.sdf.samples import surface_samples
+    from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
+
+    def box(points):
+        loc, scale = bbox_frame(points)
+        return (np.asarray(points, np.float64) - loc) / scale
+
+    print("| shape | clouds | exact EMD | Pix3D auction | error | final increment |")
+    print("|---|---|---:|---:|---:|---:|")
+    changes = []
+    for category in ("chair", "table", "airplane", "lamp"):
+        for k in range(shapes):
+            parts, _ = generate_shape(category, rng(0, "bench", category, k))
+            mesh = trimesh.util.concatenate([m for _, m, _ in parts])
+            n = normalization(mesh.vertices, mesh.faces)
+            v, f = n.apply(mesh.vertices), mesh.faces
+            spec = VoxelSpec(128, 1.0)
+            filled = solid_voxels(v, f, spec) | surface_voxels(v, f, spec)
+            draw = rng(0, "bench", "pix3d", category, k)
+            iso, iso2 = (box(pix3d_surface_points(filled, 1024, draw)) for _ in range(2))
+            mesh_points, mesh_points2 = (box(surface_samples(v, f, 1024, draw)[0]) for _ in range(2))
+            for name, a, b in (("iso/iso", iso2, iso), ("mesh/iso", mesh_points, iso)):
+                exact, auction = emd_exact(a, b)[0], pix3d_auction_match(a, b)
+                print(
+                    f"| {category} {k} | {name} | {exact:.5f} | {auction.emd:.5f} "
+                    f"| {auction.emd / exact - 1:+.2%} | {auction.tolerance:g} |"
+                )
+            cd = [chamfer_distance(mesh_points2, g, squared=False, combine="sum") for g in (mesh_points, iso)]
+            emd = [pix3d_auction_match(mesh_points2, g).emd for g in (mesh_points, iso)]
+            changes.append((f"{category} {k}", *cd, *emd))
+    print("\n| shape | CD old | CD new | change | EMD old | EMD new | change |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, cd_old, cd_new, emd_old, emd_new in changes:
+        print(
+            f"| {name} | {cd_old:.5f} | {cd_new:.5f} | {cd_new / cd_old - 1:+.1%} "
+            f"| {emd_old:.5f} | {emd_new:.5f} | {emd_new / emd_old - 1:+.1%} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2048)
     parser.add_argument("--rel-tol", type=float, default=0.01)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pix3d", action="store_true", help="the pix3d preset's clouds (see above)")
+    parser.add_argument("--shapes", type=int, default=2, help="--pix3d: demo shapes per category")
     args = parser.parse_args(argv)
+    if args.pix3d:
+        _pix3d(args.shapes)
+        return
 
     tiny = np.random.default_rng(0).random((2, 16, 3))
     for name, fn in (
         ("emd_exact", emd_exact),
         ("emd_auction", emd_auction),
         ("approxmatch", approxmatch_cost),
+        ("pix3d_auction_match", pix3d_auction_match),
     ):
         start = time.perf_counter()
         fn(*tiny)
@@ -143,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         seconds, cost = _timed(lambda x=x, y=y: approxmatch_cost(x, y), args.runs)
         row("approxmatch / N", seconds, cost / len(x), f"DISN's EMD: {cost * 0.01:.4f}")
+        if len(x) <= 4096:
+            seconds, res = _timed(lambda x=x, y=y: pix3d_auction_match(x, y), args.runs)
+            row("pix3d auction", seconds, res.emd, f"{res.bids:,} bids, final increment {res.tolerance:g}")
         seconds, value = _timed(lambda x=x, y=y: _scipy(x, y), args.runs)
         row("scipy LSAP", seconds, value, "cdist + linear_sum_assignment")
         for method, fn in _others(x, y).items():

@@ -1,9 +1,10 @@
 """The ``recon`` command line: small tools around the workflow's data.
 
     recon demo OUT            generate the procedural ShapeNet-layout demo dataset
-    recon check MESH          quality-check one mesh file as ingestion does
+    recon check MESH          quality-check one mesh file as ingestion does (--folder: its shape folder)
     recon config [FILE]       print a config with every default filled in
     recon show STORE          print the arrays and attributes of a Zarr store
+    recon fingerprint RESULTS print the dataset fingerprint of RESULTS/pack/<split>.zarr
 
 The pipeline itself runs with ``snakemake --cores N <target>`` from the repository root.
 """
@@ -39,7 +40,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     path = Path(args.mesh)
-    row, _, _ = measure_mesh(path, path.suffix.lstrip(".").lower(), config["ingest"])
+    row, _, _ = measure_mesh(path, path.suffix.lstrip(".").lower(), config["ingest"], args.folder)
     row["status"] = "quarantined" if row["reason"] else "ok"
     print(json.dumps(row, indent=2))
     return 0 if row["status"] == "ok" else 1
@@ -77,6 +78,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fingerprint(args: argparse.Namespace) -> int:
+    from recon.data.fingerprint import SPLIT_ORDER, fingerprint_rows, format_rows
+
+    pack = Path(args.results) / "pack"
+    stores = [pack / f"{split}.zarr" for split in SPLIT_ORDER if (pack / f"{split}.zarr").is_dir()]
+    if not stores:
+        print(f"no packed split store in {pack} (run: snakemake --cores N pack)", file=sys.stderr)
+        return 2
+    print(format_rows(fingerprint_rows(stores)), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``recon``."""
     parser = argparse.ArgumentParser(prog="recon", description=__doc__.split("\n")[0])
@@ -93,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="quality-check one mesh file as ingestion does (exit 1 if quarantined)")
     p.add_argument("mesh")
     p.add_argument("--config", default=None, help="config file for the limits (default: schema defaults)")
+    p.add_argument(
+        "--folder",
+        default=None,
+        help="the shape's folder, the only place the files it names may be (default: the mesh's own "
+        "folder; <synset>/<id> for a ShapeNet v2 mesh, whose .mtl names ../images/)",
+    )
     p.set_defaults(func=_cmd_check)
 
     p = sub.add_parser("config", help="print a config with every default filled in")
@@ -103,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store")
     p.add_argument("--all-attrs", action="store_true", help="include provenance")
     p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser(
+        "fingerprint",
+        help="print one SHA-256 per packed split over its arrays' contents, with the per-stage digests",
+    )
+    p.add_argument("results", help="the results folder (holding pack/<split>.zarr)")
+    p.set_defaults(func=_cmd_fingerprint)
     return parser
 
 

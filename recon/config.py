@@ -24,6 +24,7 @@ __all__ = [
     "config_digest",
     "load_config",
     "load_schema",
+    "plain",
     "resolve_config",
     "source_root",
     "validate_in_place",
@@ -149,9 +150,20 @@ def load_config(path: Path | str | None = None) -> dict:
         return resolve_config(yaml.safe_load(f) or {})
 
 
+def plain(value: Any) -> Any:
+    """``value`` as plain JSON-like data: mappings as dicts with sorted keys (at every level), tuples
+    and lists as lists. Written config sections, and the params that name them, go through it, so
+    the order of keys in a config file changes no byte and no rerun."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def config_digest(section: Any) -> str:
     """SHA-256 of the canonical JSON of ``section`` (sorted keys): names a config in provenance."""
-    text = json.dumps(section, sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps(plain(section), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

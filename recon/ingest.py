@@ -17,6 +17,8 @@ A bad mesh never fails a job: it is quarantined with a one-line reason and the r
 from __future__ import annotations
 
 import logging
+import os
+import posixpath
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,9 +29,10 @@ from tqdm import tqdm
 from recon.config import source_root
 from recon.data.sources import SourceShape, discover, select_shapes
 from recon.data.splits import SPLITS, assign_splits
-from recon.geometry.mesh_io import MeshLoadError, file_sha256, load_mesh
+from recon.geometry.mesh_io import MeshLoadError, file_sha256, open_mesh, read_mesh
 from recon.geometry.normalize import normalization
 from recon.geometry.quality import inspect_mesh, quarantine_reason
+from recon.geometry.references import ShapeFolder, dropped_note, find_references, shape_folder
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.io.tables import read_tsv, write_tsv
 
@@ -41,12 +44,21 @@ __all__ = [
     "ingest_shape",
     "measure_mesh",
     "scan_sources",
+    "source_kind",
     "source_shapes",
 ]
 
 log = logging.getLogger(__name__)
 
-SOURCE_COLUMNS = ("category", "category_name", "shape_id", "split", "source_path", "source_format")
+SOURCE_COLUMNS = (
+    "category",
+    "category_name",
+    "shape_id",
+    "split",
+    "source_path",
+    "source_format",
+    "source_folder",
+)
 
 LEDGER_COLUMNS = (
     "category",
@@ -55,6 +67,7 @@ LEDGER_COLUMNS = (
     "split",
     "status",
     "reason",
+    "note",
     "source_path",
     "source_format",
     "source_bytes",
@@ -78,16 +91,22 @@ LEDGER_COLUMNS = (
 
 MANIFEST_COLUMNS = ("category", "category_name", "shape_id", "split", "source_path", "source_sha256")
 
-#: The config keys an ingest store depends on (recorded in its provenance).
-INGEST_CONFIG_KEYS = ("seed", "source", "ingest")
+#: The config keys an ingest store depends on (recorded in its provenance). Not ``source``: where
+#: the dataset lies is no part of a store (the shape's relative path and SHA-256 are), and not
+#: ``seed``: ingest draws no random numbers.
+INGEST_CONFIG_KEYS = ("ingest",)
+
+
+def source_kind(config: Mapping) -> str:
+    """The source's layout: ``shapenet_v1``, ``shapenet_v2`` or ``folder`` (the demo: its layout)."""
+    kind = config["source"]["kind"]
+    return f"shapenet_{config['demo']['layout']}" if kind == "demo" else kind
 
 
 def source_shapes(config: Mapping) -> list[tuple[SourceShape, str]]:
     """The selected shapes of the configured source with their split, sorted by (category, id)."""
-    kind = config["source"]["kind"]
+    kind = source_kind(config)
     root = source_root(config)
-    if kind == "demo":
-        kind = f"shapenet_{config['demo']['layout']}"
     shapes = select_shapes(discover(kind, root, config["source"]["taxonomy"]), config["selection"])
     if not shapes:
         raise ValueError(f"the selection matches no shape of {root}: {dict(config['selection'])}")
@@ -99,7 +118,12 @@ def source_shapes(config: Mapping) -> list[tuple[SourceShape, str]]:
 
 
 def scan_sources(config: Mapping, out_tsv: Path | str) -> int:
-    """Write ``sources.tsv``: one row per selected shape (:data:`SOURCE_COLUMNS`). Returns the count."""
+    """Write ``sources.tsv``: one row per selected shape (:data:`SOURCE_COLUMNS`). Returns the count.
+
+    ``source_folder`` is the shape's folder relative to the source root
+    (:func:`recon.geometry.references.shape_folder`): the only place its files may name.
+    """
+    kind = source_kind(config)
     rows = [
         {
             "category": s.category,
@@ -108,6 +132,7 @@ def scan_sources(config: Mapping, out_tsv: Path | str) -> int:
             "split": split,
             "source_path": s.path,
             "source_format": s.format,
+            "source_folder": shape_folder(s.path, kind),
         }
         for s, split in source_shapes(config)
     ]
@@ -118,30 +143,48 @@ def scan_sources(config: Mapping, out_tsv: Path | str) -> int:
 
 
 def measure_mesh(
-    path: Path, fmt: str, ingest_cfg: Mapping
+    path: Path | str, fmt: str, ingest_cfg: Mapping, folder: Path | str | None = None
 ) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
     """Load and measure one mesh file with the limits of ``config["ingest"]``.
 
+    Args:
+        path: the mesh file.
+        fmt: its format (obj, off, ply, stl, glb).
+        ingest_cfg: the config's ``ingest`` section.
+        folder: the shape's folder, the only place the file and the files it names may lead
+            (:mod:`recon.geometry.references`); None = the file's own folder.
+
     Returns:
         ``(fields, vertices, faces)``: the ledger fields (``loads``, ``source_bytes``,
-        ``source_sha256``, the :func:`~recon.geometry.quality.inspect_mesh` report, and
-        ``reason``, None when usable), and the raw (V, 3) float64 / (F, 3) int64 arrays, or
-        None when the file could not be read or was refused before loading.
+        ``source_sha256``, the :func:`~recon.geometry.quality.inspect_mesh` report, ``reason``,
+        None when usable, and ``note``, the material references dropped, None when none), and
+        the raw (V, 3) float64 / (F, 3) int64 arrays, or None when the file could not be read or
+        was refused before loading.
     """
+    path = Path(os.path.abspath(path))
+    shape_dir = ShapeFolder(path.parent if folder is None else folder)
     row: dict = {"loads": False}
-    if not path.is_file():
-        row["reason"] = "file not found"
-        return row, None, None
-    row["source_bytes"] = path.stat().st_size
-    row["source_sha256"] = file_sha256(path)
     limit_mb = ingest_cfg["max_file_mb"]
-    if row["source_bytes"] > limit_mb * 2**20:
-        row["reason"] = (
-            f"absurdly large file: {row['source_bytes'] / 2**20:.1f} MB > ingest.max_file_mb = {limit_mb}"
-        )
-        return row, None, None
     try:
-        vertices, faces = load_mesh(path, fmt)
+        with open_mesh(path, shape_dir) as f:
+            row["source_bytes"] = os.fstat(f.fileno()).st_size
+            row["source_sha256"] = file_sha256(f)
+            if row["source_bytes"] > limit_mb * 2**20:
+                row["reason"] = (
+                    f"absurdly large file: {row['source_bytes'] / 2**20:.1f} MB > "
+                    f"ingest.max_file_mb = {limit_mb}"
+                )
+                return row, None, None
+            f.seek(0)
+            data = f.read()
+    except MeshLoadError as err:  # missing, or a symlink out of the shape folder: never opened
+        row["reason"] = str(err)
+        return row, None, None
+    # Materials are not read here, but a shape whose files name a file outside its folder
+    # (dropped from the render's copy) is flagged in the ledger.
+    row["note"] = dropped_note(find_references(path, shape_dir, fmt, data))
+    try:
+        vertices, faces = read_mesh(data, fmt, shape_dir, path.parent)
     except MeshLoadError as err:
         row["reason"] = str(err)
         return row, None, None
@@ -167,6 +210,7 @@ def ingest_shape(
     source_path: str,
     source_format: str,
     config: Mapping,
+    source_folder: str | None = None,
 ) -> dict:
     """Check one raw mesh and write its ingest store; never raises for a bad mesh.
 
@@ -176,17 +220,30 @@ def ingest_shape(
         category, category_name, shape_id: the shape's identity.
         source_path: path relative to the source root, as recorded in the ledger.
         source_format: file format (obj, off, ply, stl, glb).
-        config: the resolved config.
+        config: a mapping holding the config's ``ingest`` section (all this reads and records).
+        source_folder: the shape's folder relative to the source root (``sources.tsv``'s
+            ``source_folder``): the mesh and every file it names must lead inside it; None = the
+            mesh's own folder.
 
     Returns:
         The shape's ledger row (:data:`LEDGER_COLUMNS` except ``split``).
 
-    The store's root attributes hold ``shape`` (identity), ``ledger`` (the row),
+    A shape whose files name a file outside its folder (or a missing one) stays ``ok`` if its
+    geometry is: the reference is dropped (the render reads a copy without it) and the row's
+    ``note`` says so. A mesh file that itself leads outside is quarantined, unread.
+
+    The store's root attributes hold ``shape`` (identity, and ``folder``), ``ledger`` (the row),
     ``provenance``, and for usable shapes ``normalization``; its arrays are
     ``mesh/vertices`` (V, 3) float32 in the canonical frame and ``mesh/faces`` (F, 3) int32.
     """
     ingest_cfg = config["ingest"]
-    row, vertices, faces = measure_mesh(Path(source), source_format, ingest_cfg)
+    folder = posixpath.dirname(source_path) if source_folder is None else source_folder
+    root = Path(os.path.abspath(source))
+    if not root.as_posix().endswith("/" + source_path.lstrip("/")):
+        raise ValueError(f"source {source} does not end with source_path {source_path}")
+    for _ in Path(source_path).parts:
+        root = root.parent
+    row, vertices, faces = measure_mesh(Path(source), source_format, ingest_cfg, root / folder)
     row.update(
         category=category,
         category_name=category_name,
@@ -204,6 +261,8 @@ def ingest_shape(
         log.info("%s/%s ok: %d vertices, %d faces", category, shape_id, row["vertices"], row["faces"])
     else:
         log.warning("%s/%s quarantined (%s): %s", category, shape_id, source_path, row["reason"])
+    if row.get("note"):
+        log.warning("%s/%s (%s): %s", category, shape_id, source_path, row["note"])
     ledger = {k: row.get(k) for k in LEDGER_COLUMNS if k != "split"}
     attrs = {
         "shape": {
@@ -212,10 +271,11 @@ def ingest_shape(
             "shape_id": shape_id,
             "source_path": source_path,
             "source_format": source_format,
+            "folder": folder,
         },
         "ledger": ledger,
         "provenance": provenance(
-            "ingest", {k: config[k] for k in INGEST_CONFIG_KEYS}, config["seed"], row.get("source_sha256")
+            "ingest", {k: config[k] for k in INGEST_CONFIG_KEYS}, None, row.get("source_sha256")
         ),
     }
     if norm is not None:
@@ -294,5 +354,7 @@ def build_ledger(
     for r in rows:
         if r["status"] != "ok":
             log.warning("quarantined %s/%s: %s", r["category"], r["shape_id"], r["reason"])
+        if r.get("note"):
+            log.warning("%s/%s: %s", r["category"], r["shape_id"], r["note"])
     log.info("%d shapes ok, %d quarantined", len(ok), len(rows) - len(ok))
     return {"ok": len(ok), "quarantined": len(rows) - len(ok)}

@@ -69,8 +69,10 @@ SMALL_SDF = {
 def ingest_source(root: Path, shape, store: Path, config: dict | None = None) -> dict:
     """Ingest one discovered :class:`recon.data.sources.SourceShape` of ``root`` into ``store``."""
     from recon.config import resolve_config
-    from recon.ingest import ingest_shape
+    from recon.geometry.references import shape_folder
+    from recon.ingest import ingest_shape, source_kind
 
+    config = config or resolve_config({})
     return ingest_shape(
         root / shape.path,
         store,
@@ -79,7 +81,8 @@ def ingest_source(root: Path, shape, store: Path, config: dict | None = None) ->
         shape_id=shape.shape_id,
         source_path=shape.path,
         source_format=shape.format,
-        config=config or resolve_config({}),
+        source_folder=shape_folder(shape.path, source_kind(config)),
+        config=config,
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import yaml
@@ -15,25 +16,40 @@ from tests.meshes import REPO
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error."""
+def run_snakemake(
+    workdir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error.
+
+    ``env``: variables added to this process's environment for the run.
+    """
     proc = subprocess.run(
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=900,
+        env=None if env is None else {**os.environ, **env},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
-def make_workdir(tmp_path: Path, config: dict) -> Path:
-    """A working directory ``tmp_path/work`` with ``config/config.yaml`` = ``config``."""
+def make_workdir(tmp_path: Path, config: dict, sort_keys: bool = True) -> Path:
+    """A working directory ``tmp_path/work`` with ``config/config.yaml`` = ``config``.
+
+    ``sort_keys=False`` writes the keys in ``config``'s own order (default: sorted).
+    """
     workdir = tmp_path / "work"
     (workdir / "config").mkdir(parents=True)
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=sort_keys))
     return workdir
+
+
+def reversed_keys(config: Mapping) -> dict:
+    """``config`` with the keys of every mapping in it in reverse order (the same config, written
+    in another order)."""
+    return {k: reversed_keys(v) if isinstance(v, Mapping) else v for k, v in reversed(list(config.items()))}
 
 
 def interrupt_when(

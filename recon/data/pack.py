@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from recon.config import plain
 from recon.io.atomic import atomic_path
 from recon.io.store import open_store, provenance
 from recon.io.tables import read_tsv, write_tsv
@@ -109,10 +110,17 @@ class _Entry:
     points: str | None = None  # permutation group: chunk along the point axis
     compress: bool = True  # zstd; off where it saves < 10 % (random float32) and only slows reads
     transform: Callable[[np.ndarray, Mapping], np.ndarray] | None = None
+    from_attrs: bool = False  # ``transform(None, attrs)`` of the source's attributes; its data is not read
 
 
 def _unpack_occupancy(bits: np.ndarray, attrs: Mapping) -> np.ndarray:
     return np.unpackbits(bits, count=int(attrs["count"]), bitorder="big").astype(bool)
+
+
+def _grid_box(_, attrs: Mapping) -> np.ndarray:
+    """(2, 3) float32 ``[lo, hi]`` of an SDF grid's attributes (a number stands for all three axes)."""
+    box = np.array([attrs["lo"], attrs["hi"]], dtype=np.float32).reshape(2, -1)
+    return np.broadcast_to(box, (2, 3)).copy()
 
 
 def _entries(cfg: Mapping, voxelize_root: zarr.Group, render_root: zarr.Group) -> list[_Entry]:
@@ -163,6 +171,9 @@ def _entries(cfg: Mapping, voxelize_root: zarr.Group, render_root: zarr.Group) -
     ]
     if cfg["sdf_grid"]:
         entries.append(_Entry("sdf/grid", "sdf", "grid/sdf", "float32", ("x", "y", "z")))
+        # Each shape's own box: under sdf.grid.box = disn every shape has another.
+        box = {"compress": False, "transform": _grid_box, "from_attrs": True}
+        entries.append(_Entry("sdf/grid_box", "sdf", "grid/sdf", "float32", ("bound", "xyz"), **box))
     for n in sorted(voxelize_root["voxels"].group_keys(), key=int):
         for kind in ("solid", "surface"):
             entries.append(
@@ -212,9 +223,9 @@ class _Sources:
             self._open[store] = open_store(getattr(self.shape, store))
         return self._open[store]
 
-    def read(self, store: str, source: str) -> tuple[np.ndarray, Mapping]:
+    def read(self, store: str, source: str, data: bool = True) -> tuple[np.ndarray | None, Mapping]:
         arr = self.root(store)[source]
-        return np.asarray(arr[...]), dict(arr.attrs)
+        return (np.asarray(arr[...]) if data else None), dict(arr.attrs)
 
 
 def _check(name: str, shape: PackShape, data: np.ndarray, dtype: str, expected: tuple | None) -> None:
@@ -237,7 +248,10 @@ def _write_stacked(
     """Write one per-shape array, a shard block of shapes at a time."""
     from zarr.codecs import ZstdCodec
 
-    first, attrs = sources[0].read(entry.store, entry.source)
+    first, attrs = sources[0].read(entry.store, entry.source, data=not entry.from_attrs)
+    # The packed array keeps the source attributes every shape shares (an SDF grid's box does not
+    # hold for all shapes under sdf.grid.box = disn); an array made from attributes keeps none.
+    shared = {} if entry.from_attrs else {k: v for k, v in attrs.items() if k not in ("count", "packing")}
     if entry.transform is not None:
         first = entry.transform(first, attrs)
     item = first.shape
@@ -259,12 +273,13 @@ def _write_stacked(
         compressors=ZstdCodec(level=3) if entry.compress else None,
         fill_value=0,
         dimension_names=("shape", *entry.dims),
-        attributes={k: v for k, v in attrs.items() if k not in ("count", "packing")},
+        attributes={"stage": entry.store},
     )
     for start in range(0, len(shapes), s):
         block = np.empty((min(s, len(shapes) - start), *item), dtype=entry.dtype)
         for i in range(len(block)):
-            data, attrs = sources[start + i].read(entry.store, entry.source)
+            data, attrs = sources[start + i].read(entry.store, entry.source, data=not entry.from_attrs)
+            shared = {k: v for k, v in shared.items() if attrs.get(k) == v}
             if entry.transform is not None:
                 data = entry.transform(data, attrs)
             _check(entry.name, shapes[start + i], data, entry.dtype, item)
@@ -272,6 +287,7 @@ def _write_stacked(
                 data = data[_permutation(seed, shapes[start + i], entry.points, len(data))]
             block[i] = data
         arr[start : start + len(block)] = block
+    arr.attrs.update(plain(shared))
 
 
 def _write_ragged(root, spec, shapes: Sequence[PackShape], sources) -> None:
@@ -297,6 +313,7 @@ def _write_ragged(root, spec, shapes: Sequence[PackShape], sources) -> None:
         compressors=ZstdCodec(level=3),
         fill_value=0,
         dimension_names=dims,
+        attributes={"stage": store},
     )
     pending: list[np.ndarray] = []
     written = buffered = 0
@@ -325,7 +342,7 @@ def _write_ragged(root, spec, shapes: Sequence[PackShape], sources) -> None:
         compressors=ZstdCodec(level=3),
         fill_value=0,
         dimension_names=("shape_boundary",),
-        attributes={"meaning": f"shape i's rows of {name} are [offsets[i], offsets[i + 1])"},
+        attributes={"meaning": f"shape i's rows of {name} are [offsets[i], offsets[i + 1])", "stage": store},
     )[...] = offsets
 
 
@@ -354,7 +371,7 @@ def pack_split(
         out_store: ``results/pack/<split>.zarr`` (written atomically, consolidated metadata).
         summary_tsv: per category: shapes, views, quarantined, stored bytes (:data:`PACK_SUMMARY_COLUMNS`).
         arrays_tsv: per array: shape, dtype, chunks, shards, stored and uncompressed bytes.
-        config: the resolved config (``seed`` and ``pack`` are used and recorded).
+        config: a mapping holding the config's ``seed`` and ``pack`` (all this reads and records).
 
     Returns:
         ``{"shapes": N, "quarantined": Q, "stored_bytes": B}``.
@@ -420,15 +437,21 @@ def pack_split(
 
     out_store = Path(out_store)
     with atomic_path(out_store) as tmp:
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=attrs)
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=plain(attrs))
         n = max(1, len(shapes))
+        index = {"stage": "index"}  # the stage each array comes from (recon.data.fingerprint groups by it)
         for name, values in (
             ("index/category", [s.category for s in shapes]),
             ("index/shape_id", [s.shape_id for s in shapes]),
         ):
-            root.create_array(name, shape=(len(shapes),), dtype=str, chunks=(n,), dimension_names=("shape",))[
-                ...
-            ] = np.asarray(values, dtype=object)
+            root.create_array(
+                name,
+                shape=(len(shapes),),
+                dtype=str,
+                chunks=(n,),
+                dimension_names=("shape",),
+                attributes=index,
+            )[...] = np.asarray(values, dtype=object)
         root.create_array(
             "index/category_index",
             shape=(len(shapes),),
@@ -437,6 +460,7 @@ def pack_split(
             shards=(n,),
             compressors=ZstdCodec(level=3),
             dimension_names=("shape",),
+            attributes=index,
         )[...] = np.asarray([cat_index[s.category] for s in shapes], dtype=np.int32)
         if shapes:
             for entry in _entries(cfg, sources[0].root("voxelize"), sources[0].root("render")):

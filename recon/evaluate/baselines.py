@@ -4,7 +4,7 @@ Tatarchenko et al. (CVPR 2019, "What Do Single-view 3D Reconstruction Networks L
 that such baselines match or beat the single-view networks of their time, so every model's
 table here shows them next to it, evaluated with the same presets.
 
-* ``mean_shape``: per category, the mean of the train shapes' solid voxel grids (an occupancy
+* ``mean_shape``: per category, the mean of the train shapes' filled voxel grids (an occupancy
   probability per voxel); its mesh is the iso-surface at the level that maximizes the mean IoU
   with the train shapes (searched over 0.05 … 0.95), and the probability grids go along as the
   prediction's voxels. The same shape for every test item of the category (view -1). A category
@@ -76,7 +76,7 @@ def mean_shape(train: PackedSplit, test: PackedSplit, resolutions: tuple[int, ..
         return [], [], {}, {"categories": {}}
     mesh_res = max(resolutions)
     meshes, grids, info = [], {n: [] for n in resolutions}, {}
-    solid = {n: train.voxels(n) for n in resolutions}
+    filled = {n: train.voxels(n) for n in resolutions}
     for category in categories:
         members = [i for i, c in enumerate(train.categories) if c == category]
         fallback = not members
@@ -85,9 +85,9 @@ def mean_shape(train: PackedSplit, test: PackedSplit, resolutions: tuple[int, ..
             members = list(range(len(train)))
         if not members:
             raise ValueError("the mean shape needs at least one train shape; the train split is empty")
-        means = {n: solid[n][members].mean(axis=0) for n in resolutions}
+        means = {n: filled[n][members].mean(axis=0) for n in resolutions}
         scores = [
-            float(np.mean([iou(means[mesh_res] >= t, solid[mesh_res][i], ndim=3) for i in members]))
+            float(np.mean([iou(means[mesh_res] >= t, filled[mesh_res][i], ndim=3) for i in members]))
             for t in MEAN_SHAPE_LEVELS
         ]
         level = float(MEAN_SHAPE_LEVELS[int(np.argmax(scores))])
@@ -234,7 +234,8 @@ def run_baseline(
         name: a key of :data:`BASELINES`.
         train_store, test_store: packed split stores.
         out_store: ``results/predict/<name>/<split>.zarr``.
-        config: the full config (``seed``, ``evaluate``).
+        config: a mapping holding the config's ``evaluate.views`` (all this reads and records; the
+            baselines draw no random numbers).
 
     Returns:
         The store's ``info`` attribute.
@@ -252,7 +253,7 @@ def run_baseline(
         "split": str(test.root.attrs["pack"]["split"]),
         "voxel_half_extent": test.voxel_half_extent,
         "info": info,
-        "provenance": provenance("predict", {"method": name, "evaluate": dict(cfg)}, config["seed"]),
+        "provenance": provenance("predict", {"method": name, "evaluate": {"views": cfg["views"]}}, None),
     }
     write_predictions(out_store, items, meshes, attributes, voxels)
     return info

@@ -1,4 +1,10 @@
-"""Ground truth for evaluation and baselines, read from a packed split store (§5.5)."""
+"""Ground truth for evaluation and baselines, read from a packed split store (§5.5).
+
+Voxels are served *filled*: ``voxels/<n>/solid | voxels/<n>/surface``, the occupancy of 3D-R2N2's
+``ShapeNetVox32``, of recon's ``.binvox`` and of the loader's ``voxels`` training target, so that
+one definition holds from training to every preset (a prediction equal to the ground truth scores
+IoU 1).
+"""
 
 from __future__ import annotations
 
@@ -55,8 +61,8 @@ class PackedSplit:
         return out[0], out[1]
 
     def voxels(self, resolution: int) -> np.ndarray:
-        """(N, n, n, n) bool solid voxels of every shape at ``resolution``."""
-        return self.root[f"voxels/{resolution}/solid"][:]
+        """(N, n, n, n) bool filled voxels (solid or surface) of every shape at ``resolution``."""
+        return self.root[f"voxels/{resolution}/solid"][:] | self.root[f"voxels/{resolution}/surface"][:]
 
     def ground_truth(self, i: int) -> GroundTruth:
         """Everything the presets compare shape i's predictions with."""
@@ -68,6 +74,9 @@ class PackedSplit:
             surface_normals=self.root["surface/normals"][i].astype(np.float32),
             occupancy_points=self.root["occupancy/points"][i].astype(np.float64),
             occupancy=self.root["occupancy/occupied"][i],
-            voxels={n: self.root[f"voxels/{n}/solid"][i] for n in self.voxel_resolutions},
+            voxels={
+                n: self.root[f"voxels/{n}/solid"][i] | self.root[f"voxels/{n}/surface"][i]
+                for n in self.voxel_resolutions
+            },
             voxel_half_extent=self.voxel_half_extent,
         )

@@ -219,15 +219,21 @@ def _stack_last(values):
     return np.stack([np.asarray(v, np.float64) for v in values], axis=-1)
 
 
-def harmonic_mean(p, r):
-    """``2 p r / (p + r)`` elementwise, 0 where ``p + r = 0``."""
+def harmonic_mean(p, r, undefined: float = 0.0):
+    """``2 p r / (p + r)`` elementwise, ``undefined`` where ``p + r = 0``.
+
+    ``undefined`` is 0 by default; NaN gives what numpy's ``2 * p * r / (p + r)`` gives there, as
+    ConvONet's ``src/eval.py`` and DISN's ``test/test_f_score.py`` compute it.
+    """
     total = p + r
     if _is_torch(total):
         import torch
 
-        return torch.where(total > 0, 2 * p * r / total.clamp_min(1e-30), torch.zeros_like(total))
+        return torch.where(
+            total > 0, 2 * p * r / total.clamp_min(1e-30), torch.full_like(total, float(undefined))
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2.0 * p * r / np.where(total > 0, total, 1.0), 0.0)
+        return np.where(total > 0, 2.0 * p * r / np.where(total > 0, total, 1.0), float(undefined))
 
 
 def _unit(normals):

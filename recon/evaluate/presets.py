@@ -3,7 +3,9 @@
 Every paper computes its metrics differently (point counts, points from vertices or from the
 surface, squared or not, x1000 or not, thresholds, normalization, aggregation), which is why
 users of the released code report numbers that do not match the papers. A preset fixes all of
-it, names its source, and every number recon writes carries the preset's name.
+it, names its source, and every number recon writes carries the preset's name. Each definition
+below was checked against the released code (repository, file and line) and is pinned by a test
+that transcribes that code (``tests/recon/evaluate/test_presets.py``, ``test_emd.py``).
 
 =========  ==========================================================================================
 preset     definition (source)
@@ -14,35 +16,104 @@ disn       2,048 points drawn *with replacement from mesh vertices* of the predi
            match cost (gt, pred) x 0.01; precision / recall with ``d < τ`` at τ = (0.5, 1, 2, 5,
            10, 20) % x 2.5; IoU of surface voxels (cell 2/110, corner vertices binned into 110³
            over [-1.1, 1.3]). Per object: mean over its views; per category: mean over objects,
-           F from the mean P and R; overall CD, EMD, IoU: mean of the categories; overall P, R:
-           object-weighted, F from them. (Xharlie/DISN ``test/test_cd_emd.py``,
-           ``test/test_f_score.py``, ``test/test_iou.py``.)
+           F from the mean P and R (NaN where P + R = 0, as numpy gives it); overall CD, EMD,
+           IoU: mean of the categories; overall P, R: object-weighted, F from them. An empty
+           prediction is 2,048 points at the origin for CD, EMD, P and R (the batch slot left at
+           zeros, ``test_cd_emd.py:186-197``, ``test_f_score.py:300-306``) and has no IoU (NaN,
+           skipped: ``test_iou.py:127`` drops mesh files of <= 200 bytes and fills the object's
+           views by drawing from its other ones, lines 137-144). (Xharlie/DISN 461130dc
+           ``test/test_cd_emd.py``, ``test/test_f_score.py``, ``test/test_iou.py``.)
 onet       Both clouds in the frame where the ground truth's bounding box is centred with longest
            side 1 (``sample_mesh.py --resize``); 100,000 area-weighted samples of the predicted
            mesh with face normals against the ground-truth surface samples with normals;
            accuracy / completeness = mean distance each way; Chamfer-L1 = ½(acc + comp),
            Chamfer-L2 = ½(acc² + comp²) (means of squared distances); normal consistency;
-           volumetric IoU at the SDF stage's occupancy points (inside = |winding number| > 0.5).
-           An empty prediction scores ONet's constants (acc = comp = √3, squared 3, normals -1).
-           Per category: mean over objects; overall: mean of the categories.
-           (autonomousvision/occupancy_networks ``im2mesh/eval.py``, ``eval_meshes.py``.)
-convonet   ``onet`` plus F-score with ``d <= τ`` at τ = ``linspace(1/1000, 1, 1000)[9, 14, 19]``
-           (0.01, 0.015, 0.02), per object, then averaged. (autonomousvision/
-           convolutional_occupancy_networks ``src/eval.py``.)
-pix3d      1,024 points sampled on each surface, each cloud normalized by its own bounding box
-           (centred, longest side 1); CD = mean d pred→gt + mean d gt→pred (unsquared, summed);
-           EMD = mean distance under the optimal bijection (Pix3D uses an auction matcher);
+           volumetric IoU at the SDF stage's occupancy points (inside = |winding number| > 0.5),
+           NaN where neither set has a point (``compute_iou``'s 0/0). An empty prediction gets
+           ``EMPTY_PCL_DICT``: accuracy = completeness = √3, normals -1, IoU 0, and *no*
+           Chamfer-L1 / L2 (NaN: the dict has no such key, ``im2mesh/eval.py:12-24, 52-87``).
+           Per category: mean over objects; overall: mean of the categories; every mean skips
+           NaN (``eval_meshes.py:146-155``: pandas ``groupby(...).mean()``, then ``.mean()``).
+           (autonomousvision/occupancy_networks 406f7946 ``im2mesh/eval.py``, ``eval_meshes.py``.)
+convonet   ``onet`` plus F-score = 2PR / (P + R) with ``d <= τ`` at τ = ``linspace(1/1000, 1,
+           1000)[9, 14, 19]`` (0.01, 0.015, 0.02), per object, then averaged; NaN where P + R = 0
+           and for an empty prediction (``src/eval.py:148-166``). (autonomousvision/
+           convolutional_occupancy_networks 838bea5b ``src/eval.py``, ``eval_meshes.py``.)
+pix3d      1,024 points per cloud, each normalized by its own bounding box (centred, longest side
+           1). The ground truth's are "voxels" mode points (``get_surface_points``,
+           ``eval.py:57-93``): marching cubes of its 128³ filled voxels at 0.1, at least one
+           uniform point on *every* triangle (``max(int(area · d), 1)``, d = 5e-7 / 128², doubled
+           until there are 1,024), 1,024 of them at random (:func:`pix3d_surface_points`). A
+           prediction with voxels is taken the same way (its 128³ grid, else its finest); a mesh
+           prediction in "points" mode, as 1,024 area-weighted samples. CD = mean d pred→gt +
+           mean d gt→pred (unsquared, summed); EMD = Pix3D's auction matching, the prediction
+           bidding (:func:`recon.evaluate.emd.pix3d_auction_match`, ``emd/tf_auctionmatch_g.cu``);
            IoU at 32³: 128³ grids max-pooled by 4, cropped to the box of values ≥ 0.1,
            trilinearly resampled to 32³ and thresholded with ``>`` at 0.01 … 0.49, the one
-           threshold that maximizes the mean IoU over all objects reported. Overall: mean over
-           objects. (xingyuansun/pix3d ``eval/eval.py``.)
-r2n2       IoU of 32³ voxels, predicted occupied when p ≥ 0.4, against the solid 32³ ground
-           truth. Overall: mean over objects. (chrischoy/3D-R2N2 ``lib/voxel.py``,
-           ``cfg.TEST.VOXEL_THRESH``.)
+           threshold that maximizes the mean IoU over all objects reported. An empty prediction
+           (no value ≥ 0.1, or an empty mesh) is 1,024 points at the origin, not normalized
+           (``load_pts_from_list``, lines 141-144), and IoU 0. Overall: mean over objects.
+           (xingyuansun/pix3d e54d4b23 ``eval/eval.py``.)
+r2n2       IoU of 32³ voxels, predicted occupied when p ≥ 0.4, against the filled 32³ ground
+           truth (solid or surface voxels: what ``ShapeNetVox32``'s ``model.binvox``, recon's
+           ``.binvox`` and the ``voxels`` training target hold). An empty prediction scores 0.
+           Overall: mean over objects. (chrischoy/3D-R2N2 13a30e25 ``lib/voxel.py:4-11``,
+           ``lib/config.py:101`` ``cfg.TEST.VOXEL_THRESH = [0.4]``.)
 =========  ==========================================================================================
 
-Predictions without voxels (meshes) are voxelized the way the ground truth was: voxel centres
-inside the mesh (|winding number| > 0.5) over the ground truth's voxel cube.
+Ground-truth voxels are *filled* everywhere (``GroundTruth.voxels``, the pix3d and r2n2 presets,
+the baselines): ``voxels/<n>/solid | voxels/<n>/surface``. Predictions without voxels (meshes)
+are voxelized the same way over the ground truth's voxel cube, so the ground truth scores IoU 1.
+
+**Empty predictions.** Item tables flag an item whose predicted mesh has no triangle (``empty``),
+summaries count them per category and overall (``empty``): a preset whose anchor leaves a metric
+undefined for them (NaN above) averages over the other items, as the anchor does, and the count
+says how many were left out.
+
+**Where a run here differs from the paper's run.** The definitions above are the released code's;
+these settings are not, and a number computed here is comparable to the paper's only as far as
+they allow:
+
+=========  ==========================================================================================
+preset     setting: the paper's run → here
+=========  ==========================================================================================
+disn       Views: 24 per object (``--view_num 24``, ``random.sample`` of the object's renders) →
+           ``evaluate.views`` (default 3), the first ones. Ground truth: the Vega FEM SDF of a
+           257³ grid (polygon-soup mode) → the SDF stage's grid (``sdf.grid``; 256 nodes by
+           default) and iso mesh at ``sdf.iso`` (0.003, as DISN). Normalization: DISN's unit
+           sphere is estimated from 16,384 surface samples → recon's is exact: DISN's frame is
+           0.19 % larger on average (-1.4 to +1.8 % per run), its CD 0.37 % larger (-2.9 to
+           +3.5 %), F@0.025 0.08 points lower (docs/data_format.md §1,
+           ``bench/bench_normalization.py``). Predicted meshes: a 65³ grid and Vega's marching
+           cubes at 0.0 → whatever the method predicts. CD, P, R and EMD: float32 CUDA kernels →
+           float64 on the CPU (rounding only). IoU: PyMesh's ``VoxelGrid`` → our reading of it
+           (not run here).
+onet,      Views: one per object, the first render (``ImagesField(random_view=False)`` at test,
+convonet   ``im2mesh/config.py:202-205``, ``data/fields.py:85-88``) → ``evaluate.views`` (default 3)
+           averaged per object. Ground truth: 100,000 samples of the TSDF-fused watertight mesh,
+           in the frame of the *original* mesh's bounding box; IoU points: 100,000 uniform in
+           ONet's padded unit box, labelled by the watertight mesh → the surface samples of the
+           normalized mesh (``sdf.samples.surface.count``, 100,000) in the frame of their own
+           bounding box, and the SDF stage's occupancy points (``sdf.samples.occupancy``; ONet's
+           box under ``ingest.normalization: unit_cube``, docs/data_format.md §5.3), labelled by
+           winding numbers. ConvONet's object-level ShapeNet runs use the same evaluator.
+pix3d      Data: Pix3D's real images and its own 128³ voxelizations → renders of the configured
+           dataset and recon's filled 128³ voxels over [-h, h]³. Marching cubes: skimage's
+           ``marching_cubes_lewiner`` → PyMCubes (same vertices; the triangulation of ambiguous
+           cubes may differ). Aggregation over images → per object over its ``evaluate.views``
+           first, then over objects (the same when every object has as many views). EMD: the
+           auction kernel on the GPU → the same bids on the CPU (ties may break differently).
+           The auction is not exact: on the preset's clouds its bid increment ends at 1e-2 and its
+           EMD is 1.8-4.5 % above the optimal matching's (``bench/bench_emd.py --pix3d``). The
+           ground truth's points were area-weighted samples of the mesh before they followed
+           ``get_surface_points``: against the iso-surface points of 128³ voxels a mesh
+           prediction's CD is 12-24 % higher than it was (same bench).
+r2n2       Views: random with replacement (``np.random.choice(24, n_views)``,
+           ``lib/data_process.py:141``) → the first ``evaluate.views``. Ground truth:
+           ``ShapeNetVox32`` from an unreleased voxelization → recon's filled voxels (exact
+           triangle-box overlap and winding-number inside test), which may differ from it voxel
+           by voxel.
+=========  ==========================================================================================
 """
 
 from __future__ import annotations
@@ -68,7 +139,9 @@ class GroundTruth:
         surface_normals: (S, 3) float, their face normals.
         occupancy_points: (O, 3) float, points in the padded box.
         occupancy: (O,) bool, inside labels of those points.
-        voxels: resolution → (n, n, n) bool solid voxels (centre inside).
+        voxels: resolution → (n, n, n) bool *filled* voxels: solid (centre inside) or surface
+            (meeting a triangle), as 3D-R2N2's ``ShapeNetVox32``, recon's ``.binvox`` and the
+            ``voxels`` training target (docs/data_format.md §5.4).
         voxel_half_extent: the cube ``[-h, h]³`` the voxels cover.
     """
 
@@ -103,15 +176,28 @@ class Prediction:
         return len(self.vertices) == 0 or len(self.faces) == 0
 
 
-def _solid(pred: Prediction, resolution: int, half_extent: float) -> np.ndarray:
-    """(n, n, n) float occupancy of the prediction at ``resolution``: its voxels, or its mesh voxelized."""
-    from recon.voxelize.voxels import VoxelSpec, solid_voxels
+def _occupancy(pred: Prediction, resolution: int, half_extent: float) -> np.ndarray:
+    """(n, n, n) float occupancy of the prediction at ``resolution``: its voxels, or its mesh voxelized.
+
+    A mesh is voxelized as the ground truth was (:mod:`recon.voxelize.voxels`): filled voxels, the
+    solid ones (centre inside) and the surface ones (meeting a triangle).
+    """
+    from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
 
     if resolution in pred.voxels:
         return np.asarray(pred.voxels[resolution], np.float64)
     if pred.empty:
         return np.zeros((resolution,) * 3)
-    return solid_voxels(pred.vertices, pred.faces, VoxelSpec(resolution, half_extent)).astype(np.float64)
+    spec = VoxelSpec(resolution, half_extent)
+    filled = solid_voxels(pred.vertices, pred.faces, spec) | surface_voxels(pred.vertices, pred.faces, spec)
+    return filled.astype(np.float64)
+
+
+def nanmean(values) -> float:
+    """Mean of the values that are not NaN (pandas' ``mean``, ``skipna=True``); NaN when all are."""
+    a = np.asarray(values, np.float64).reshape(-1)
+    keep = ~np.isnan(a)
+    return float(a[keep].mean()) if keep.any() else float("nan")
 
 
 def _inside(pred: Prediction, points: np.ndarray) -> np.ndarray:
@@ -134,6 +220,9 @@ class Preset:
 
     Subclasses define :meth:`evaluate` (one prediction against one shape's ground truth) and
     may override :meth:`summarize` (rows of items → one row per category and an ``all`` row).
+    A metric an anchor leaves undefined for an item is NaN, and every mean skips NaN (pandas'
+    default, which Occupancy Networks' ``eval_meshes.py`` relies on); the ``empty`` column counts
+    the items whose predicted mesh is empty, so that no skipped item goes unnoticed.
     """
 
     name: str = ""
@@ -145,15 +234,24 @@ class Preset:
         raise NotImplementedError
 
     def object_rows(self, rows: Sequence[Mapping]) -> list[dict]:
-        """Per-object means over views: rows keyed by ``category``, ``shape_id``."""
+        """Per-object means over views (NaN-skipping): rows keyed by ``category``, ``shape_id``.
+
+        Each object row also has ``views`` (its items) and ``empty`` (how many had an empty mesh:
+        the items' ``empty`` flag, False where absent).
+        """
         groups: dict[tuple[str, str], list[Mapping]] = {}
         for row in rows:
             groups.setdefault((row["category"], row["shape_id"]), []).append(row)
         out = []
         for (category, shape_id), items in sorted(groups.items()):
-            entry = {"category": category, "shape_id": shape_id, "views": len(items)}
+            entry = {
+                "category": category,
+                "shape_id": shape_id,
+                "views": len(items),
+                "empty": sum(bool(r.get("empty", False)) for r in items),
+            }
             for m in self.item_metrics(rows):
-                entry[m] = float(np.mean([float(r[m]) for r in items]))
+                entry[m] = nanmean([float(r[m]) for r in items])
             out.append(entry)
         return out
 
@@ -164,8 +262,9 @@ class Preset:
     def summarize(self, rows: Sequence[Mapping]) -> list[dict]:
         """One row per category (mean over its objects) and an ``all`` row (``overall`` rule).
 
-        Items are first averaged over views per object. Columns: ``category``, ``objects``,
-        ``items`` and the metrics.
+        Items are first averaged over views per object; every mean skips NaN. Columns:
+        ``category``, ``objects``, ``items``, ``empty`` (items with an empty predicted mesh) and
+        the metrics.
         """
         objects = self.object_rows(rows)
         metrics = self.item_metrics(rows)
@@ -174,18 +273,29 @@ class Preset:
             by_cat.setdefault(o["category"], []).append(o)
         out = []
         for category, objs in sorted(by_cat.items()):
-            entry = {"category": category, "objects": len(objs), "items": sum(o["views"] for o in objs)}
+            entry = {
+                "category": category,
+                "objects": len(objs),
+                "items": sum(o["views"] for o in objs),
+                "empty": sum(o["empty"] for o in objs),
+            }
             for m in metrics:
-                entry[m] = float(np.mean([o[m] for o in objs]))
+                entry[m] = nanmean([o[m] for o in objs])
             out.append(entry)
-        overall = {"category": "all", "objects": len(objects), "items": len(rows)}
+        overall = {
+            "category": "all",
+            "objects": len(objects),
+            "items": len(rows),
+            "empty": sum(o["empty"] for o in objects),
+        }
         for m in metrics:
             overall[m] = self.overall(m, out, objects)
         return [*out, overall]
 
     def overall(self, metric: str, categories: Sequence[Mapping], objects: Sequence[Mapping]) -> float:
-        """The ``all`` value of a metric: the mean of the category means unless a preset says otherwise."""
-        return float(np.mean([c[metric] for c in categories])) if categories else float("nan")
+        """The ``all`` value of a metric: the (NaN-skipping) mean of the category means unless a preset
+        says otherwise."""
+        return nanmean([c[metric] for c in categories])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,7 +364,11 @@ class DisnPreset(Preset):
         out = {
             "chamfer": d.chamfer(squared=True, reduction="mean", combine="sum") * 1000.0,
             "emd": approxmatch_cost(gt_points, pred_points) * 0.01,
-            "iou": disn_voxel_iou(pred.vertices, pred.faces, gt.mesh_vertices, gt.mesh_faces, self.iou_dim),
+            # test_iou.py's build_file_dict drops mesh files of <= 200 bytes (empty ones) and fills the
+            # object's views by drawing from the others: in the mean, the same as skipping them.
+            "iou": float("nan")
+            if pred.empty
+            else disn_voxel_iou(pred.vertices, pred.faces, gt.mesh_vertices, gt.mesh_faces, self.iou_dim),
         }
         precision, recall = d.precision_recall(DISN_THRESHOLDS, strict=True)
         for tau, p, r in zip(DISN_THRESHOLDS, precision, recall, strict=True):
@@ -270,12 +384,12 @@ class DisnPreset(Preset):
         for tau in DISN_THRESHOLDS:
             p, r = _tau_name("precision", tau), _tau_name("recall", tau)
             for row in table[:-1]:
-                row[_tau_name("f_score", tau)] = float(harmonic_mean(row[p], row[r]))
+                row[_tau_name("f_score", tau)] = float(harmonic_mean(row[p], row[r], np.nan))
             overall = table[-1]
             if len(counts):
                 overall[p] = float(np.average([row[p] for row in table[:-1]], weights=counts))
                 overall[r] = float(np.average([row[r] for row in table[:-1]], weights=counts))
-            overall[_tau_name("f_score", tau)] = float(harmonic_mean(overall[p], overall[r]))
+            overall[_tau_name("f_score", tau)] = float(harmonic_mean(overall[p], overall[r], np.nan))
         return table
 
 
@@ -307,17 +421,23 @@ class OnetPreset(Preset):
     thresholds: tuple[float, ...] = ()
 
     def evaluate(self, pred, gt, rng):
-        out = {"iou": float(iou(_inside(pred, gt.occupancy_points), np.asarray(gt.occupancy, bool)))}
-        if pred.empty:  # im2mesh/eval.py EMPTY_PCL_DICT and EMPTY_PCL_DICT_NORMALS
-            out.update(
-                accuracy=np.sqrt(3),
-                completeness=np.sqrt(3),
-                chamfer_l1=np.sqrt(3),
-                chamfer_l2=3.0,
-                normals=-1.0,
-            )
-            out.update({_tau_name("f_score", t): 0.0 for t in self.thresholds})
+        if pred.empty:
+            # eval.py: EMPTY_PCL_DICT and EMPTY_PCL_DICT_NORMALS hold no 'chamfer-L1', 'chamfer-L2' or
+            # 'f-score' key, so the DataFrame has NaN there; 'iou' is set to 0.
+            out = {
+                "iou": 0.0,
+                "accuracy": float(np.sqrt(3)),
+                "completeness": float(np.sqrt(3)),
+                "chamfer_l1": float("nan"),
+                "chamfer_l2": float("nan"),
+                "normals": -1.0,
+            }
+            out.update({_tau_name("f_score", t): float("nan") for t in self.thresholds})
             return out
+        occupied, target = _inside(pred, gt.occupancy_points), np.asarray(gt.occupancy, bool)
+        union = np.logical_or(occupied, target).sum()
+        # im2mesh/common.py compute_iou: intersection / union, NaN (0 / 0) when both sets are empty.
+        out = {"iou": float(np.logical_and(occupied, target).sum() / union) if union else float("nan")}
         loc, scale = bbox_frame(gt.surface_points)
         points, normals = _surface(pred, self.n_points, rng)
         gt_points = (np.asarray(gt.surface_points, np.float64) - loc) / scale
@@ -330,8 +450,9 @@ class OnetPreset(Preset):
             chamfer_l2=d.chamfer(squared=True, reduction="mean", combine="mean"),
             normals=d.normal_consistency(normals, gt.surface_normals),
         )
-        if self.thresholds:
-            for tau, f in zip(self.thresholds, d.f_score(self.thresholds), strict=True):
+        if self.thresholds:  # F = 2PR / (P + R): NaN where P + R = 0, as numpy gives it
+            precision, recall = d.precision_recall(self.thresholds)
+            for tau, f in zip(self.thresholds, harmonic_mean(precision, recall, np.nan), strict=True):
                 out[_tau_name("f_score", tau)] = float(f)
         return out
 
@@ -380,33 +501,106 @@ def _normalized(points: np.ndarray) -> np.ndarray:
     return (np.asarray(points, np.float64) - loc) / scale
 
 
+def pix3d_sample_triangles(
+    vertices: np.ndarray, faces: np.ndarray, density: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Pix3D's ``_sample_ptcld_vf``: ``max(int(area · density), 1)`` uniform points on every triangle.
+
+    A point of triangle (a, b, c) is ``(1 - √r1) a + √r1 (1 - r2) b + √r1 r2 c`` with r1, r2
+    uniform in [0, 1). Every triangle gets at least one point, whatever its area: at Pix3D's first
+    density almost all get exactly one, so the cloud is uniform over triangles, not over area.
+
+    Args:
+        vertices: (V, 3) float vertices.
+        faces: (F, 3) int triangles.
+        density: points per unit area.
+        rng: draws √r1 for all points, then r2 (the loop draws them per triangle; same law).
+
+    Returns:
+        (P, 3) float32 points, the triangles' in order, P = Σ max(int(area · density), 1).
+    """
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    area = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1) / 2
+    counts = np.maximum((area * density).astype(np.int64), 1)
+    which = np.repeat(np.arange(len(tri)), counts)
+    sqrt_r1 = np.sqrt(rng.random(len(which)))[:, None]
+    r2 = rng.random(len(which))[:, None]
+    t = tri[which]
+    points = (1 - sqrt_r1) * t[:, 0] + sqrt_r1 * (1 - r2) * t[:, 1] + r2 * sqrt_r1 * t[:, 2]
+    return points.astype(np.float32)
+
+
+def pix3d_surface_points(
+    voxels: np.ndarray, num: int, rng: np.random.Generator, threshold: float = 0.1
+) -> np.ndarray | None:
+    """Pix3D's ``get_surface_points``: ``num`` points on the iso-surface of a voxel grid at ``threshold``.
+
+    Marching cubes of the grid at ``threshold`` (vertices in voxel index units), then
+    :func:`pix3d_sample_triangles` at density ``5e-7 / n²`` (n = the grid's size), doubled until
+    there are at least ``num`` points; ``num`` of them at random, without replacement. Pix3D runs
+    skimage's ``marching_cubes_lewiner``, recon PyMCubes: the vertices are the same (one per edge
+    crossing, linearly interpolated; tested), the triangulation may differ in the cube
+    configurations the two resolve differently.
+
+    Args:
+        voxels: (n, n, n) occupancy values (bool or float; Pix3D's ground truth: 0/1).
+        num: points wanted.
+        rng: the draws.
+        threshold: the iso level (``--threshold``, 0.1).
+
+    Returns:
+        (num, 3) float32 points in voxel index units, or None where Pix3D's
+        ``load_pts_from_list`` takes a dummy cloud: no value reaches ``threshold`` (or, where Pix3D
+        would loop forever, the iso-surface has no triangle).
+    """
+    import mcubes
+
+    v = np.asarray(voxels, np.float64)
+    if v.max() < threshold:
+        return None
+    vertices, faces = mcubes.marching_cubes(v, threshold)
+    if len(faces) == 0:
+        return None
+    density = 5e-7 / (v.shape[0] ** 2)
+    points = pix3d_sample_triangles(vertices, faces, density, rng)
+    while len(points) < num:
+        density *= 2
+        points = pix3d_sample_triangles(vertices, faces, density, rng)
+    return points[rng.permutation(len(points))[:num]]
+
+
 @dataclass(frozen=True)
 class Pix3dPreset(Preset):
     n_points: int = 1024
     resolution: int = 128
 
     def evaluate(self, pred, gt, rng):
-        from recon.evaluate.emd import emd_exact
+        from recon.evaluate.emd import pix3d_auction_match
 
-        gt_points = _normalized(
-            gt.surface_points[rng.choice(len(gt.surface_points), self.n_points, replace=False)]
-        )
-        out: dict[str, float] = {}
-        if pred.empty:  # eval.py: a dummy all-zero cloud
+        res = self.resolution if self.resolution in gt.voxels else max(gt.voxels)
+        gt_points = self.points(gt.voxels[res], rng)
+        if pred.voxels:  # "voxels" mode: the iso-surface of its grid (this resolution, else its finest)
+            n = self.resolution if self.resolution in pred.voxels else max(pred.voxels)
+            pred_points = self.points(pred.voxels[n], rng)
+        elif pred.empty:
             pred_points = np.zeros((self.n_points, 3))
-        else:
+        else:  # "points" mode: area-weighted samples of the mesh
             pred_points = _normalized(_surface(pred, self.n_points, rng)[0])
         d = point_distances(pred_points, gt_points)
-        out["chamfer"] = d.chamfer(squared=False, reduction="mean", combine="sum")
-        out["emd"] = float(emd_exact(pred_points, gt_points)[0])
-        res = self.resolution if self.resolution in gt.voxels else max(gt.voxels)
-        p = pix3d_resample(_solid(pred, res, gt.voxel_half_extent))
+        out: dict[str, float] = {"chamfer": d.chamfer(squared=False, reduction="mean", combine="sum")}
+        out["emd"] = pix3d_auction_match(pred_points, gt_points).emd
+        p = pix3d_resample(_occupancy(pred, res, gt.voxel_half_extent))
         g = pix3d_resample(gt.voxels[res].astype(np.float64))
         for t in PIX3D_IOU_THRESHOLDS:
             inter = np.logical_and(p > t, g > t).sum()
             union = np.logical_or(p > t, g > t).sum()
             out[_tau_name("iou", t)] = float(inter / union) if union else 0.0
         return out
+
+    def points(self, voxels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``load_pts_from_list`` in "voxels" mode: (N, 3) iso-surface points, box-normalized, or zeros."""
+        points = pix3d_surface_points(voxels, self.n_points, rng)
+        return np.zeros((self.n_points, 3)) if points is None else _normalized(points)
 
     def item_metrics(self, rows):
         return ["chamfer", "emd", *[_tau_name("iou", t) for t in PIX3D_IOU_THRESHOLDS]]
@@ -438,7 +632,7 @@ class R2n2Preset(Preset):
     threshold: float = 0.4
 
     def evaluate(self, pred, gt, rng):
-        p = _solid(pred, self.resolution, gt.voxel_half_extent)
+        p = _occupancy(pred, self.resolution, gt.voxel_half_extent)
         return {"iou": float(iou(p >= self.threshold, gt.voxels[self.resolution], ndim=3))}
 
     def overall(self, metric, categories, objects):

@@ -2,7 +2,9 @@
 
 Writes two tables per (method, preset): every item's metrics, and the preset's per-category
 summary with an ``all`` row; :func:`gather_summaries` joins the summaries of every method into
-one table per preset, the one the report shows. Every row names its method and preset.
+one table per preset, the one the report shows. Every row names its method and preset. Item rows
+say whether the predicted mesh was ``empty``; summary rows count those items (``empty``). A metric
+the preset's anchor leaves undefined is NaN, written ``nan``, and skipped by the means.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from recon.seeding import rng
 
 __all__ = ["evaluate_predictions", "gather_summaries", "summary_columns"]
 
-ITEM_KEYS = ("method", "preset", "category", "shape_id", "view")
-SUMMARY_KEYS = ("method", "preset", "category", "objects", "items")
+ITEM_KEYS = ("method", "preset", "category", "shape_id", "view", "empty")
+SUMMARY_KEYS = ("method", "preset", "category", "objects", "items", "empty")
 
 
 def summary_columns(rows: Sequence[Mapping]) -> list[str]:
@@ -65,7 +67,8 @@ def evaluate_predictions(
         if cached is None or cached[0] != s:
             cached = (s, split.ground_truth(s))
         draw = rng(seed, "evaluate", preset.name, method, item.category, item.shape_id, item.view)
-        metrics = preset.evaluate(preds.prediction(i), cached[1], draw)
+        prediction = preds.prediction(i)
+        metrics = preset.evaluate(prediction, cached[1], draw)
         rows.append(
             {
                 "method": method,
@@ -73,6 +76,7 @@ def evaluate_predictions(
                 "category": item.category,
                 "shape_id": item.shape_id,
                 "view": item.view,
+                "empty": prediction.empty,
                 **metrics,
             }
         )

@@ -3,27 +3,45 @@
 Meshes are loaded with trimesh without any processing (``process=False``): no vertex
 merging, no face removal, no re-orientation, so the quality checks see the file as it is.
 Multi-part files (OBJ groups, GLB scenes) are concatenated into one triangle soup, with the
-GLB node transforms applied. Materials are not read here; the render stage reads them.
+GLB node transforms applied. Materials are not read here (``skip_materials``); the render stage
+reads them from a sanitized copy (:mod:`recon.geometry.references`).
+
+The file and every file it names are confined to the shape's folder: the mesh is opened with
+:func:`recon.geometry.references.open_in_folder`, and trimesh gets a resolver
+(:class:`FolderResolver`) that serves only files inside that folder (a GLB's external buffers),
+so no reader here opens a file outside the dataset's shape folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["MeshLoadError", "file_sha256", "load_mesh"]
+from recon.geometry.references import OutsideFolderError, ShapeFolder, open_in_folder
+
+__all__ = ["FolderResolver", "MeshLoadError", "file_sha256", "load_mesh", "open_mesh", "read_mesh"]
 
 
 class MeshLoadError(Exception):
     """A mesh file that cannot be read; ``str(err)`` is the one-line reason for the ledger."""
 
 
-def file_sha256(path: Path | str, block: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in blocks."""
+#: Ledger reason of a mesh file that leads (through a symlink) outside its shape folder.
+MESH_OUTSIDE = "mesh file outside the shape folder"
+
+
+def file_sha256(source: Path | str | BinaryIO, block: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file (a path, or a binary file object read from where it is), in blocks."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with contextlib.ExitStack() as stack:
+        f = source if hasattr(source, "read") else stack.enter_context(open(source, "rb"))
         while chunk := f.read(block):
             h.update(chunk)
     return h.hexdigest()
@@ -34,12 +52,79 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_mesh(path: Path | str, file_type: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read a triangle mesh.
+def _folder(path: Path, folder: ShapeFolder | Path | str | None) -> ShapeFolder:
+    if isinstance(folder, ShapeFolder):
+        return folder
+    return ShapeFolder(path.parent if folder is None else folder)
+
+
+@contextlib.contextmanager
+def open_mesh(path: Path | str, folder: ShapeFolder | Path | str | None = None) -> Iterator[BinaryIO]:
+    """Open a mesh file for reading; it must lead (symlinks followed) inside the shape's folder.
 
     Args:
-        path: mesh file (obj, off, ply, stl, glb).
-        file_type: format; None = from the suffix.
+        path: the mesh file.
+        folder: the shape's folder (:func:`recon.geometry.references.shape_folder`); None = the
+            file's own folder.
+
+    Raises:
+        MeshLoadError: ``file not found``, or ``mesh file outside the shape folder``.
+    """
+    path = Path(os.path.abspath(path))
+    folder = _folder(path, folder)
+    try:
+        with open_in_folder(folder, path) as f:
+            yield f
+    except OutsideFolderError as err:
+        raise MeshLoadError(MESH_OUTSIDE) from err
+    except FileNotFoundError as err:
+        raise MeshLoadError("file not found") from err
+
+
+class FolderResolver:
+    """A trimesh resolver that serves only files inside the shape's folder.
+
+    Args:
+        folder: the shape's folder.
+        base: the folder names are relative to (the mesh file's folder).
+
+    A name that leads outside raises :class:`recon.geometry.references.OutsideFolderError`
+    before anything outside is touched.
+    """
+
+    def __init__(self, folder: ShapeFolder, base: Path | str) -> None:
+        self.folder = folder
+        self.base = os.path.abspath(base)
+
+    def get(self, name: str) -> bytes:
+        with open_in_folder(self.folder, name, self.base) as f:
+            return f.read()
+
+    __getitem__ = get
+
+    def write(self, name: str, data) -> None:
+        raise PermissionError("a dataset folder is read only")
+
+    def namespaced(self, namespace: str) -> FolderResolver:
+        return FolderResolver(self.folder, os.path.join(self.base, namespace))
+
+    def keys(self):
+        return iter(())
+
+    def __contains__(self, name: str) -> bool:
+        return False
+
+
+def read_mesh(
+    data: bytes, file_type: str, folder: ShapeFolder | Path | str, base: Path | str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a triangle mesh from a file's bytes.
+
+    Args:
+        data: the file's contents (read with :func:`open_mesh`).
+        file_type: format (obj, off, ply, stl, glb).
+        folder: the shape's folder: the only place names in the file may lead.
+        base: the folder relative names start from (the mesh file's folder).
 
     Returns:
         ``vertices`` (V, 3) float64 and ``faces`` (F, 3) int64 (polygons triangulated by
@@ -47,22 +132,28 @@ def load_mesh(path: Path | str, file_type: str | None = None) -> tuple[np.ndarra
         that is the quality check's job.
 
     Raises:
-        MeshLoadError: missing, empty or unreadable file, with the reason.
+        MeshLoadError: empty or unreadable file, or one that names a file outside the folder
+            (a GLB's external buffer), with the reason.
     """
     import trimesh
 
-    path = Path(path)
-    if not path.is_file():
-        raise MeshLoadError("file not found")
-    if path.stat().st_size == 0:
+    folder = folder if isinstance(folder, ShapeFolder) else ShapeFolder(folder)
+    if not data:
         raise MeshLoadError("empty file (0 bytes)")
-    file_type = (file_type or path.suffix.lstrip(".")).lower()
+    file_type = file_type.lower()
+    resolver = FolderResolver(folder, base)
     try:
-        loaded = trimesh.load(str(path), file_type=file_type, process=False, skip_materials=True)
+        loaded = trimesh.load(
+            io.BytesIO(data), file_type=file_type, process=False, skip_materials=True, resolver=resolver
+        )
         if isinstance(loaded, trimesh.Scene):
             if not loaded.geometry:
                 raise MeshLoadError(f"unreadable {file_type} file: no geometry found")
             loaded = loaded.to_geometry()  # concatenated, node transforms applied
+    except OutsideFolderError as err:
+        raise MeshLoadError(
+            f"{file_type} file names a file outside the shape folder: {_one_line(err)}"
+        ) from err
     except (MeshLoadError, ImportError, MemoryError):
         raise  # a missing package or memory is the machine's problem, not the file's
     except Exception as err:  # trimesh raises many types for malformed files
@@ -73,3 +164,23 @@ def load_mesh(path: Path | str, file_type: str | None = None) -> tuple[np.ndarra
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise MeshLoadError(f"unreadable {file_type} file: face indices outside 0..{len(vertices) - 1}")
     return vertices, faces
+
+
+def load_mesh(
+    path: Path | str, file_type: str | None = None, folder: ShapeFolder | Path | str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read a triangle mesh file (:func:`open_mesh`, then :func:`read_mesh`).
+
+    Args:
+        path: mesh file (obj, off, ply, stl, glb).
+        file_type: format; None = from the suffix.
+        folder: the shape's folder; None = the file's own folder.
+
+    Raises:
+        MeshLoadError: missing, empty or unreadable file, or one outside the folder, with the reason.
+    """
+    path = Path(os.path.abspath(path))
+    folder = _folder(path, folder)
+    with open_mesh(path, folder) as f:
+        data = f.read()
+    return read_mesh(data, file_type or path.suffix.lstrip("."), folder, path.parent)

@@ -11,7 +11,9 @@ Methods:
   touches its boundary. DISN's ``get_normalize_mesh`` estimates both from 16,384 random
   surface samples; this computes their exact values (the centroid the sample mean converges
   to, and the farthest surface point, which is always a vertex), so no randomness is
-  involved and no part of the surface pokes out of the sphere.
+  involved and no part of the surface pokes out of the sphere. DISN's sampled frame differs by
+  a fraction of a percent in scale (``bench/bench_normalization.py``; figures in
+  ``docs/data_format.md`` §1.1).
 - ``unit_cube`` (Occupancy Networks): ``center`` = bounding-box centre, ``scale`` = 1 /
   (longest side * (1 + padding)), so the mesh fits [-0.5, 0.5]^3.
 """
@@ -24,7 +26,12 @@ import numpy as np
 
 from recon.geometry.quality import face_areas
 
-__all__ = ["Normalization", "normalization"]
+__all__ = ["HALF_EXTENT", "Normalization", "normalization"]
+
+#: Half the side of the cube ``[-h, h]^3`` each method fits the surface into: the unit ball fits
+#: [-1, 1]^3; the unit cube is [-0.5, 0.5]^3 (GenRe's and Occupancy Networks' voxel box). The
+#: voxel grids and the occupancy points' cube are built on it.
+HALF_EXTENT = {"unit_sphere": 1.0, "unit_cube": 0.5}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import zarr
 
 import recon
-from recon.config import config_digest
+from recon.config import config_digest, plain
 from recon.io.atomic import atomic_path
 
 __all__ = ["FORMAT_VERSION", "open_store", "provenance", "write_array", "write_store"]
@@ -47,26 +47,28 @@ def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
 
 
 def provenance(
-    stage: str, config: Mapping[str, Any], seed: int, source_sha256: str | None = None
+    stage: str, config: Mapping[str, Any], seed: int | None, source_sha256: str | None = None
 ) -> dict[str, Any]:
     """The ``provenance`` attribute every store carries.
 
     Args:
         stage: the stage that wrote the store (``ingest``, ``render``, ...).
-        config: the config keys that determine the store's content (recorded verbatim).
-        seed: the project seed.
+        config: the config keys that determine the store's content, recorded with their keys sorted
+            at every level; never a machine path (``source.path`` is not recorded anywhere).
+        seed: the project seed, or None for a stage without random draws (ingest).
         source_sha256: SHA-256 of the raw mesh file the store derives from, if any.
 
     Returns:
         JSON-serializable dict with ``format_version``, ``stage``, ``seed``, ``config``,
         ``config_digest``, ``source_sha256`` and ``packages``. Nothing time- or machine-path
-        dependent goes in, so two runs write identical bytes.
+        dependent goes in, and no key order of the config file, so two runs write identical bytes.
     """
+    config = plain(config)
     return {
         "format_version": FORMAT_VERSION,
         "stage": stage,
-        "seed": int(seed),
-        "config": dict(config),
+        "seed": None if seed is None else int(seed),
+        "config": config,
         "config_digest": config_digest(config),
         "source_sha256": source_sha256,
         "packages": package_versions(),
@@ -78,10 +80,11 @@ def write_store(path: Path | str, attributes: Mapping[str, Any]) -> Iterator[zar
     """Create a Zarr v3 group store at ``path`` atomically and yield its root group.
 
     The store is built under a temporary sibling name and renamed onto ``path`` when the
-    ``with`` block ends without an exception; an existing store at ``path`` is replaced.
+    ``with`` block ends without an exception; an existing store at ``path`` is replaced. The
+    attributes are written with their keys sorted at every level (:func:`recon.config.plain`).
     """
     with atomic_path(path) as tmp:
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=dict(attributes))
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=plain(attributes))
         yield root
 
 
@@ -113,7 +116,7 @@ def write_array(
         dtype=data.dtype,
         chunks=chunk_shape,
         dimension_names=tuple(dimension_names),
-        attributes=dict(attributes or {}),
+        attributes=plain(attributes or {}),
         fill_value=0,
         compressors=compressors,
     )

@@ -4,9 +4,10 @@ Each view is encoded by a 2D CNN into a vector; a fully connected layer maps it 
 a 3D convolutional LSTM whose hidden state is a 4³ grid of ``hidden`` channels (each cell sees its
 3³ neighbourhood, ``lib/layer.py``'s ``FCConv3DLayer``); the views are fed one after the other and
 the last hidden state is decoded by 3D convolutions and unpooling (4³ -> 8³ -> 16³ -> 32³) into
-occupancy logits, trained with the voxel-wise cross-entropy against the solid 32³ voxels (two-class
-softmax = a logistic loss on the logit difference). One view: single-view reconstruction; several
-views of a shape (``views_per_item``): multi-view.
+occupancy logits, trained with the voxel-wise cross-entropy against the filled 32³ voxels, solid or
+surface (the loader's ``voxels`` target: what 3D-R2N2's ``ShapeNetVox32`` holds and what the r2n2
+preset evaluates against; two-class softmax = a logistic loss on the logit difference). One view:
+single-view reconstruction; several views of a shape (``views_per_item``): multi-view.
 
 The encoder is the paper's shallow CNN (``encoder: r2n2``: six 3x3 / 7x7 conv + pool stages, 1,024-d
 output) or any :func:`recon.models.encoders.build_encoder` name (its pooled last map + a linear

@@ -21,6 +21,8 @@ Importing this module imports ``bpy``; nothing else in ``recon`` imports it at m
 
 from __future__ import annotations
 
+import logging
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,10 +31,13 @@ import bpy
 import numpy as np
 import OpenEXR
 
-from recon.geometry.mesh_io import load_mesh
+from recon.geometry.mesh_io import MESH_OUTSIDE, MeshLoadError, load_mesh
+from recon.geometry.references import OutsideFolderError, Reference, sanitized_copy
 from recon.render.lighting import disn_lighting
 
 __all__ = ["BlenderRenderer"]
+
+log = logging.getLogger(__name__)
 
 _LAYER = "ViewLayer"
 
@@ -159,28 +164,57 @@ class BlenderRenderer:
         return material
 
     def clear_shape(self) -> None:
-        """Remove the current shape and every data block it brought (meshes, materials, images)."""
+        """Remove the current shape, every data block it brought (meshes, materials, images) and its files."""
         if self.objects:
             bpy.data.batch_remove(self.objects)
         self.objects = []
         bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+        shutil.rmtree(Path(self._tmp.name) / "shape", ignore_errors=True)
 
-    def load_shape(self, path: Path | str, file_format: str) -> None:
+    def load_shape(
+        self, path: Path | str, file_format: str, folder: Path | str | None = None
+    ) -> list[Reference]:
         """Load a raw mesh file (replacing the previous shape), in its own coordinates.
 
-        OBJ files go through Blender's importer, which reads their ``.mtl`` colours and
-        textures; other formats are read as geometry with the ingest loader and get a grey
-        material. Every face is shaded flat, so the normal pass holds face normals, and
-        materials lose their specular layer, so the albedo pass is their base colour.
+        Args:
+            path: the mesh file.
+            file_format: obj, off, ply, stl or glb.
+            folder: the shape's folder (:func:`recon.geometry.references.shape_folder`): the
+                mesh and every file it names must lead inside it; None = the mesh's own folder.
+
+        Returns:
+            The references left out because they lead outside the folder or to no file.
+
+        Blender never reads the dataset's files: OBJ files are imported from a sanitized copy
+        in this renderer's temporary folder (:func:`recon.geometry.references.sanitized_copy`:
+        the ``.mtl`` colours and the textures inside the folder, nothing else); other formats
+        are read as geometry with the ingest loader and get a grey material. Every face is
+        shaded flat, so the normal pass holds face normals, and materials lose their specular
+        layer, so the albedo pass is their base colour.
+
+        Raises:
+            recon.geometry.mesh_io.MeshLoadError: the mesh is missing, unreadable or outside the
+                folder (ingest quarantines such shapes, so they are not rendered).
         """
         self.clear_shape()
         path = Path(path)
+        folder = path.parent if folder is None else Path(folder)
+        dropped: list[Reference] = []
         if file_format == "obj":
+            try:
+                copy = sanitized_copy(path, folder, Path(self._tmp.name) / "shape")
+            except OutsideFolderError as err:
+                raise MeshLoadError(MESH_OUTSIDE) from err
+            except FileNotFoundError as err:
+                raise MeshLoadError("file not found") from err
+            dropped = copy.dropped
             before = set(bpy.data.objects)
-            bpy.ops.wm.obj_import(filepath=str(path), forward_axis="Y", up_axis="Z", validate_meshes=False)
+            bpy.ops.wm.obj_import(
+                filepath=str(copy.path), forward_axis="Y", up_axis="Z", validate_meshes=False
+            )
             self.objects = [o for o in bpy.data.objects if o not in before and o.type == "MESH"]
         else:
-            vertices, faces = load_mesh(path, file_format)
+            vertices, faces = load_mesh(path, file_format, folder)
             mesh = bpy.data.meshes.new("shape")
             mesh.vertices.add(len(vertices))
             mesh.vertices.foreach_set("co", vertices.astype(np.float32).ravel())
@@ -200,6 +234,7 @@ class BlenderRenderer:
             mesh.update()
             for material in mesh.materials:
                 _diffuse_only(material)
+        return dropped
 
     def set_object_matrix(self, matrix: np.ndarray) -> None:
         """Place every part of the shape with the same (4, 4) object-to-world matrix."""

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.references import dropped_note
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.render.cameras import blender_camera_matrix_world, extrinsics, intrinsics
 from recon.render.color import to_rgba8
@@ -73,7 +75,9 @@ def render_shape(
     Args:
         renderer: a :class:`recon.render.blender.BlenderRenderer` of ``preset``'s image size.
         ingest_store: the shape's ingest store (normalization, source file).
-        source_root: root folder of the raw meshes.
+        source_root: root folder of the raw meshes. Blender reads a sanitized copy of the
+            shape's files (:meth:`recon.render.blender.BlenderRenderer.load_shape`): nothing
+            outside the shape's folder (the ingest store's ``shape.folder``).
         preset: the pose preset (views, image size, distributions).
         config: the resolved config (``seed`` and ``render`` are recorded in provenance).
         out_store: output store path, written atomically.
@@ -86,7 +90,13 @@ def render_shape(
     shape = attrs["shape"]
     category, shape_id = shape["category"], shape["shape_id"]
     a, b, raw_to_render = render_frame(attrs)
-    renderer.load_shape(Path(source_root) / shape["source_path"], shape["source_format"])
+    # The shape's folder, recorded by ingest (stores that predate it: the mesh's own folder).
+    folder = shape.get("folder", posixpath.dirname(shape["source_path"]))
+    dropped = renderer.load_shape(
+        Path(source_root) / shape["source_path"], shape["source_format"], Path(source_root) / folder
+    )
+    if dropped:
+        log.warning("%s/%s: %s", category, shape_id, dropped_note(dropped))
     max_attempts = int(config["render"]["max_attempts"])
     lighting = config["render"]["lighting"]
     seed = int(config["seed"])

@@ -160,7 +160,7 @@ def _sdf_section(results: Path, split_store, picks) -> list:
             continue
         array = open_store(path)["grid/sdf"]
         attrs = dict(array.attrs)
-        half = 0.5 * (float(attrs["hi"]) - float(attrs["lo"]))
+        half = 0.5 * float(attrs["spacing"]) * (int(attrs["resolution"]) - 1)
         items.append(
             (f"{category} / {shape_id}", sdf_slices(array[...], half, iso=float(attrs.get("iso", 0.0))))
         )
@@ -197,6 +197,14 @@ def _training_section(results: Path) -> list:
     return blocks or [Text("Training histories are empty.")]
 
 
+def _split_fingerprint(results: Path, split: str) -> str:
+    """The SHA-256 of the evaluated split in ``results/pack/fingerprint.tsv`` (recon.data.fingerprint):
+    what was evaluated, as two sites compare it."""
+    path = results / "pack" / "fingerprint.tsv"
+    rows = read_tsv(path) if path.is_file() else []
+    return next((r["sha256"] for r in rows if (r["split"], r["stage"]) == (split, "all")), "not computed")
+
+
 def build_report(
     out_dir: Path | str,
     config: Mapping,
@@ -208,7 +216,8 @@ def build_report(
 
     Args:
         out_dir: the report folder (replaced atomically).
-        config: the resolved config (``evaluate``, ``report``, ``seed``).
+        config: a mapping holding the config's ``seed``, ``evaluate.split`` and ``report`` (the
+            workflow passes those the report rule declares).
         methods: the evaluated methods, in table order.
         presets: the presets, in section order.
         results: the results folder the stages wrote.
@@ -217,7 +226,6 @@ def build_report(
         The path of ``index.html``.
     """
     from recon.evaluate.ground_truth import PackedSplit
-    from recon.io.store import config_digest
 
     results = Path(results)
     split = config["evaluate"]["split"]
@@ -253,6 +261,6 @@ def build_report(
         "methods": ", ".join(methods),
         "presets": ", ".join(presets),
         "seed": str(config["seed"]),
-        "config digest": config_digest(config),
+        "split fingerprint": _split_fingerprint(results, split),
     }
     return write_report(Report("recon report", sections, meta), out_dir)

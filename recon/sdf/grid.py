@@ -20,7 +20,7 @@
    distance d uses the coarsest grid whose cells are at most ``d / 0.75`` wide). Inside =
    |winding| > 0.5, so a mesh whose triangles all face inward is still solid.
 
-Negative inside. Node ``[i, j, k]`` is at ``origin + (i, j, k) * spacing``.
+Negative inside. Node ``[i, j, k]`` is at ``GridSpec.origin + (i, j, k) * spacing``.
 """
 
 from __future__ import annotations
@@ -35,32 +35,75 @@ __all__ = ["GridSpec", "sdf_grid", "winding_numbers"]
 
 @dataclass(frozen=True)
 class GridSpec:
-    """A cubic node grid: ``resolution`` nodes per axis from ``lo`` to ``hi`` (both included).
+    """A node grid with the same spacing on every axis: ``resolution`` nodes per axis.
+
+    The grid is a cube: ``hi - lo`` is the same on every axis. Its corner need not lie on the
+    diagonal x = y = z: ``lo`` and ``hi`` are either one coordinate for every axis (the fixed box
+    ``[lo, hi]^3``) or an (x, y, z) triple each (DISN's box around a shape's bounding box).
 
     Attributes:
         resolution: nodes per axis (256, or 257 for DISN's node count).
-        lo: coordinate of the first node on every axis.
-        hi: coordinate of the last node on every axis.
+        lo: coordinate of the first node: a number (every axis) or an (x, y, z) tuple.
+        hi: coordinate of the last node, in the same form as ``lo``.
     """
 
     resolution: int = 256
-    lo: float = -1.1
-    hi: float = 1.1
+    lo: float | tuple[float, float, float] = -1.1
+    hi: float | tuple[float, float, float] = 1.1
+
+    def __post_init__(self):
+        for name in ("lo", "hi"):
+            value = getattr(self, name)
+            if np.ndim(value) == 1:  # a sequence: stored as a tuple of floats, so the spec hashes
+                object.__setattr__(self, name, tuple(float(v) for v in value))
+        side = np.asarray(self.hi, dtype=np.float64) - np.asarray(self.lo, dtype=np.float64)
+        if side.shape not in ((), (3,)) or not np.all(side > 0) or int(self.resolution) < 2:
+            raise ValueError(f"need resolution >= 2 and hi > lo on every axis, got {self}")
+        if np.ptp(side) > 1e-9 * np.max(side):
+            raise ValueError(f"the grid must be a cube (hi - lo the same on every axis), got {self}")
+
+    @property
+    def origin(self) -> np.ndarray:
+        """(3,) float64 position of node [0, 0, 0]."""
+        return np.broadcast_to(np.asarray(self.lo, dtype=np.float64), (3,)).copy()
+
+    @property
+    def corner(self) -> np.ndarray:
+        """(3,) float64 position of the last node, [n - 1, n - 1, n - 1]."""
+        return np.broadcast_to(np.asarray(self.hi, dtype=np.float64), (3,)).copy()
 
     @property
     def spacing(self) -> float:
-        """Distance between neighbouring nodes."""
-        return (self.hi - self.lo) / (self.resolution - 1)
+        """Distance between neighbouring nodes (the same on every axis)."""
+        side = np.max(np.asarray(self.hi, dtype=np.float64) - np.asarray(self.lo, dtype=np.float64))
+        return float(side) / (self.resolution - 1)
 
     @property
-    def axis(self) -> np.ndarray:
-        """(resolution,) float64 node coordinates along each axis."""
-        return self.lo + self.spacing * np.arange(self.resolution)
+    def axes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Node coordinates along x, y and z: three (resolution,) float64 arrays."""
+        steps = self.spacing * np.arange(self.resolution)
+        return tuple(float(o) + steps for o in self.origin)
 
     def points(self) -> np.ndarray:
         """(resolution^3, 3) float64 node positions, x slowest (``meshgrid(indexing="ij")`` order)."""
-        x = self.axis
-        return np.stack(np.meshgrid(x, x, x, indexing="ij"), axis=-1).reshape(-1, 3)
+        return np.stack(np.meshgrid(*self.axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+    def to_attrs(self) -> dict:
+        """``resolution``, ``lo``, ``hi`` (a number, or [x, y, z] when the axes differ) and ``spacing``."""
+        return {
+            "resolution": int(self.resolution),
+            "lo": self.lo if np.ndim(self.lo) == 0 else list(self.lo),
+            "hi": self.hi if np.ndim(self.hi) == 0 else list(self.hi),
+            "spacing": self.spacing,
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs) -> GridSpec:
+        """The grid of a mapping with ``resolution``, ``lo`` and ``hi`` (a stored grid's attributes)."""
+        lo, hi = attrs["lo"], attrs["hi"]
+        lo = float(lo) if np.ndim(lo) == 0 else tuple(float(v) for v in lo)
+        hi = float(hi) if np.ndim(hi) == 0 else tuple(float(v) for v in hi)
+        return cls(int(attrs["resolution"]), lo, hi)
 
 
 def winding_numbers(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -147,7 +190,7 @@ def _inside(vertices: np.ndarray, faces: np.ndarray, distance: np.ndarray, spec:
     """(n, n, n) bool, |winding number| > 0.5, exact near the surface and interpolated farther out."""
     n = spec.resolution
     h = spec.spacing
-    origin = np.full(3, spec.lo)
+    origin = spec.origin
     winding = np.full(distance.shape, np.nan, np.float32)
     axes, levels = [], []
     for level, stride in enumerate(SIGN_STRIDES):
@@ -197,7 +240,7 @@ def sdf_grid(
     n = spec.resolution
     h = spec.spacing
     band = band_voxels * h
-    origin = np.full(3, spec.lo)
+    origin = spec.origin
     tri = triangle_table(vertices, faces)
     dist2, tid, closest = narrow_band(tri, origin, h, (n, n, n), band)
     if not np.all(dist2 <= band * band):

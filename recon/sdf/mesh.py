@@ -17,7 +17,7 @@ def iso_mesh(grid: np.ndarray, spec: GridSpec, iso: float = 0.0) -> tuple[np.nda
     """The ``iso`` level set of an SDF grid as a triangle mesh, in the grid's (world) frame.
 
     Args:
-        grid: (n, n, n) SDF, negative inside, node ``[i, j, k]`` at ``spec.lo + (i, j, k) * spacing``.
+        grid: (n, n, n) SDF, negative inside, node ``[i, j, k]`` at ``spec.origin + (i, j, k) * spacing``.
         spec: the grid.
         iso: the level (DISN: 0.003).
 
@@ -31,7 +31,7 @@ def iso_mesh(grid: np.ndarray, spec: GridSpec, iso: float = 0.0) -> tuple[np.nda
     if not (values.min() < iso < values.max()):
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
     vertices, faces = mcubes.marching_cubes(values, float(iso))
-    vertices = spec.lo + vertices * spec.spacing
+    vertices = spec.origin + vertices * spec.spacing
     faces = faces.astype(np.int64)
     # PyMCubes winds triangles around the region above the level; ours is below it: flip them.
     return vertices.astype(np.float32), faces[:, ::-1].astype(np.int32)

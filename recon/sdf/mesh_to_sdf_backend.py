@@ -224,11 +224,11 @@ def mesh_to_sdf_points(
 def _grid_slabs(spec: GridSpec, chunk_size: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yields (i0, i1, points): the node positions of x-slabs ``i0:i1``, (m * n * n, 3) float64."""
     n = spec.resolution
-    axis = spec.axis
+    x, y, z = spec.axes
     rows = max(1, chunk_size // (n * n))
     for i0 in range(0, n, rows):
         i1 = min(n, i0 + rows)
-        pts = np.stack(np.meshgrid(axis[i0:i1], axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+        pts = np.stack(np.meshgrid(x[i0:i1], y, z, indexing="ij"), axis=-1).reshape(-1, 3)
         yield i0, i1, pts
 
 
@@ -251,7 +251,7 @@ def mesh_to_sdf_grid(
     Args:
         vertices: (V, 3) float vertex positions, around the origin (normalized meshes are).
         faces: (F, 3) int vertex indices.
-        spec: the node grid; node ``[i, j, k]`` is at ``spec.lo + (i, j, k) * spec.spacing``.
+        spec: the node grid; node ``[i, j, k]`` is at ``spec.origin + (i, j, k) * spec.spacing``.
         scan_count: number of rendered views.
         scan_resolution: pixels per side of each view.
         sign_method: ``"normal"`` or ``"depth"``, as in :func:`mesh_to_sdf_points`.

@@ -8,8 +8,9 @@ are negative inside, in world units.
 - :func:`gaussian_samples` (DeepSDF / mesh_to_sdf): surface points moved by isotropic
   N(0, sigma^2) offsets, one equal share per sigma, plus a uniform share in the box; exact SDF.
 - :func:`disn_samples` (DISN ``preprocessing/create_point_sdf_grid.py:sample_sdf``): grid nodes
-  drawn in four SDF bands around the iso level, a quarter each, a band short of nodes passing its
-  remainder to the next; drawn with replacement, as DISN's ``np.random.randint``.
+  drawn in four SDF bands around the iso level, a quarter each, with replacement, a band short of
+  nodes drawing as many times as it has nodes and passing its deficit to the next; the last
+  band's deficit is lost, as in DISN (:func:`disn_band_counts`).
 - :func:`occupancy_samples` (Occupancy Networks ``sample_mesh.py``): points uniform in the box,
   optionally a near-surface share, with inside/outside labels, bit-packed.
 """
@@ -26,6 +27,7 @@ from recon.sdf.grid import GridSpec, winding_numbers
 
 __all__ = [
     "DISN_BANDS",
+    "disn_band_counts",
     "disn_samples",
     "gaussian_samples",
     "inside_points",
@@ -60,10 +62,10 @@ def inside_points(
         return np.abs(winding_numbers(vertices, faces, p)) > 0.5
     from scipy.ndimage import map_coordinates
 
-    coords = ((p - spec.lo) / spec.spacing).T
+    coords = ((p - spec.origin) / spec.spacing).T
     value = map_coordinates(np.asarray(grid, dtype=np.float32), coords, order=1, mode="nearest")
     inside = value < 0
-    outside_box = np.any((p < spec.lo) | (p > spec.hi), axis=1)
+    outside_box = np.any((p < spec.origin) | (p > spec.corner), axis=1)
     unsure = (np.abs(value) <= 1.5 * spec.spacing) | outside_box
     inside[unsure] = np.abs(winding_numbers(vertices, faces, p[unsure])) > 0.5
     return inside
@@ -122,7 +124,7 @@ def gaussian_samples(
     n: int,
     sigmas: Sequence[float],
     uniform_fraction: float,
-    box: tuple[float, float],
+    box: tuple,
     grid: np.ndarray | None = None,
     spec: GridSpec | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +137,8 @@ def gaussian_samples(
         sigmas: standard deviations of the offsets (world units), one equal share of the
             near-surface points each.
         uniform_fraction: share of points uniform in ``box``.
-        box: ``(lo, hi)``, the cube the uniform points fill.
+        box: ``(lo, hi)``, the box the uniform points fill: numbers (the cube ``[lo, hi]^3``) or
+            (x, y, z) corners (a grid's :attr:`GridSpec.lo` and :attr:`GridSpec.hi`).
         grid, spec: the shape's SDF grid, to skip winding numbers far from the surface
             (:func:`inside_points`).
 
@@ -153,6 +156,30 @@ def gaussian_samples(
     return points, point_sdf(vertices, faces, points, grid, spec)
 
 
+def disn_band_counts(sizes: Sequence[int], n: int) -> list[int]:
+    """DISN's number of draws per band, given how many grid nodes each band holds.
+
+    DISN's ``sample_sdf`` (``preprocessing/create_point_sdf_grid.py``, lines 74-113) gives each of
+    the k bands ``int(n / k)`` draws; a band with fewer nodes than it is due draws once per node
+    (still with replacement) and adds the difference to the next band's due; the last band's
+    difference, and the remainder of ``n / k``, are lost.
+
+    Args:
+        sizes: nodes in each band, in band order.
+        n: points asked for.
+
+    Returns:
+        Draws per band; their sum is at most ``n``.
+    """
+    counts = [int(n) // len(sizes)] * len(sizes)
+    for i, size in enumerate(sizes):
+        if size < counts[i]:
+            if i + 1 < len(counts):
+                counts[i + 1] += counts[i] - size
+            counts[i] = int(size)
+    return counts
+
+
 def disn_samples(
     grid: np.ndarray,
     spec: GridSpec,
@@ -161,44 +188,47 @@ def disn_samples(
     iso: float = 0.003,
     bands: Sequence[float] = DISN_BANDS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DISN's band-stratified samples of grid nodes.
+    """DISN's band-stratified samples of grid nodes, always ``n`` of them.
 
-    Nodes are bucketed by ``d = sdf - iso`` into ``[bands[i], bands[i+1])``; each bucket gets
-    ``n / len(buckets)`` draws (with replacement) plus what the previous bucket passed on; a
-    bucket with fewer nodes than that gives each of its nodes once and passes the rest on (the
-    last one passes it back to the first non-empty bucket).
+    Nodes are bucketed by ``d = sdf - iso`` into ``[bands[i], bands[i+1])``, in float32 as DISN
+    computes it; each bucket gets the draws :func:`disn_band_counts` gives it, uniform over its
+    nodes with replacement (DISN's ``np.random.randint``). When the draws add up to m < n (the
+    last band ran short, or ``n`` is not a multiple of the number of bands), DISN keeps only m
+    points; here the first m rows are those and the other n - m repeat them, each draw once per
+    round in a seeded random order, so every shape stores n points and drawing uniformly from
+    them weights DISN's m points equally (to within one repeat).
 
     Returns:
         ``points`` (n, 3) float32 node positions, ``sdf`` (n,) float32 (the grid values, not
-        shifted by ``iso``), and ``counts`` (buckets,) int, the draws per bucket.
+        shifted by ``iso``), and ``counts`` (buckets,) int, DISN's draws per bucket (n minus their
+        sum rows are repeats).
+
+    Raises:
+        ValueError: no draws at all (no grid node in any band, or ``n`` below the band count).
     """
-    d = grid.reshape(-1).astype(np.float64) - iso
-    nodes = [np.flatnonzero((d >= lo) & (d < hi)) for lo, hi in itertools.pairwise(bands)]
-    quota = n // len(nodes)
-    counts = np.zeros(len(nodes), dtype=int)
-    carry = 0
-    for i, members in enumerate(nodes):
-        want = quota + carry + (n - quota * len(nodes) if i == len(nodes) - 1 else 0)
-        counts[i] = min(want, len(members))
-        carry = want - counts[i]
-    for i, members in enumerate(nodes):  # a deficit left after the last bucket goes to the fullest
-        if carry == 0:
-            break
-        if len(members):
-            counts[i] += carry
-            carry = 0
-    if carry:
-        raise ValueError("no grid node lies in any DISN band: the mesh is empty or the grid misses it")
-    # A bucket drawn to exactly its size is taken whole (each node once); others with replacement.
+    values = np.asarray(grid, dtype=np.float32).reshape(-1)
+    d = values - np.float32(iso)
+    edges = np.asarray(bands, dtype=np.float32)
+    nodes = [np.flatnonzero((d >= lo) & (d < hi)) for lo, hi in itertools.pairwise(edges)]
+    counts = np.array(disn_band_counts([len(m) for m in nodes], n), dtype=int)
+    if counts.sum() == 0:
+        raise ValueError(
+            f"no DISN draws: {n} points over bands holding {[len(m) for m in nodes]} grid nodes "
+            "(the mesh is empty, the grid misses it, or fewer points than bands)"
+        )
     picked = np.concatenate(
         [
-            members if k == len(members) else members[rng.integers(0, len(members), size=k)]
+            members[rng.integers(0, len(members), size=k)]
             for members, k in zip(nodes, counts, strict=True)
             if k
         ]
     )
-    points = spec.points()[picked]
-    return points.astype(np.float32), grid.reshape(-1)[picked].astype(np.float32), counts
+    if len(picked) < n:
+        picked = np.concatenate([picked, picked[np.resize(rng.permutation(len(picked)), n - len(picked))]])
+    i, j, k = np.unravel_index(picked, np.shape(grid))
+    x, y, z = spec.axes
+    points = np.stack([x[i], y[j], z[k]], axis=1)
+    return points.astype(np.float32), values[picked], counts
 
 
 def occupancy_samples(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.normalize import HALF_EXTENT
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.io.tables import read_tsv, write_tsv
 from recon.sdf.grid import GridSpec, sdf_grid
@@ -30,6 +31,7 @@ __all__ = [
     "build_sdf_ledger",
     "gaussian_params",
     "grid_spec",
+    "occupancy_box",
     "quantize_far_field",
     "sdf_shape",
     "store_grid",
@@ -73,22 +75,37 @@ def grid_spec(grid_cfg: Mapping, vertices: np.ndarray) -> GridSpec:
     """The grid of a shape from the ``sdf.grid`` config.
 
     ``box = "fixed"``: ``[-half_extent, half_extent]^3`` around the world frame's origin.
-    ``box = "disn"``: DISN's Vega call (``computeDistanceField ... -e 1.2``): a cube centred on the
-    mesh's bounding box, 1.2 times its longest side (DISN uses 257 nodes).
+    ``box = "disn"``: the box of DISN's Vega call (``computeDistanceField ... 256 256 256 -e 1.2``;
+    Vega FEM ``distanceFieldBase.cpp:computeBoundingBox`` with equal resolutions, then
+    ``BoundingBox::expand``): the vertices' bounding box made a cube of its longest side around
+    its own centre, then scaled by 1.2 about that centre. Its corner lies off the diagonal
+    x = y = z for most shapes. DISN's grid has 257 nodes per axis (256 cells).
+
+    Args:
+        grid_cfg: the ``sdf.grid`` section.
+        vertices: (V, 3) float, the mesh in the world frame.
     """
     n = int(grid_cfg["resolution"])
     if grid_cfg["box"] == "fixed":
         half = float(grid_cfg["half_extent"])
         return GridSpec(n, -half, half)
-    lo, hi = np.min(vertices, axis=0), np.max(vertices, axis=0)
-    if not np.allclose((lo + hi) / 2, (lo + hi).mean() / 2, atol=1e-6):
-        raise ValueError(
-            "sdf.grid.box = disn needs a bounding box centred on the diagonal (x = y = z); "
-            "GridSpec holds the same bounds on every axis"
-        )
-    centre = float((lo + hi).mean() / 2)
-    half = 0.6 * float(np.max(hi - lo))
-    return GridSpec(n, centre - half, centre + half)
+    lo, hi = np.min(vertices, axis=0).astype(np.float64), np.max(vertices, axis=0).astype(np.float64)
+    centre = 0.5 * (lo + hi)
+    half = 1.2 * 0.5 * float(np.max(hi - lo))
+    return GridSpec(n, tuple(centre - half), tuple(centre + half))
+
+
+def occupancy_box(normalization: str, padding: float) -> tuple[float, float]:
+    """The cube Occupancy Networks' points fill: the normalization's cube, padded by ``padding``.
+
+    ONet (``scripts/sample_mesh.py``, ``export_points``) draws them uniformly in a cube of side
+    ``1 + points_padding`` (0.1) around the origin of its frame, where the mesh's bounding box has
+    longest side 1: ``[-0.55, 0.55]^3``. Here the cube the normalization fits the surface into
+    (:data:`recon.geometry.normalize.HALF_EXTENT`: [-0.5, 0.5]^3 for ``unit_cube``, [-1, 1]^3 for
+    ``unit_sphere``) is padded the same way: ``[-0.55, 0.55]^3`` and ``[-1.1, 1.1]^3``.
+    """
+    half = HALF_EXTENT[normalization] * (1.0 + float(padding))
+    return (-half, half)
 
 
 def quantize_far_field(grid: np.ndarray, exact_within: float, quantum: float) -> np.ndarray:
@@ -117,10 +134,7 @@ def store_grid(root, grid: np.ndarray, spec: GridSpec, exact_within: float, quan
         chunks=(GRID_CHUNK,) * 3,
         compressors=BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle),
         attributes={
-            "resolution": spec.resolution,
-            "lo": spec.lo,
-            "hi": spec.hi,
-            "spacing": spec.spacing,
+            **spec.to_attrs(),
             "node": "node [i, j, k] at lo + (i, j, k) * spacing (x, y, z)",
             "sign": "negative inside (generalized winding number |w| > 0.5)",
             "exact_within": exact_within,
@@ -142,7 +156,8 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
     """Compute and store the SDF data of one shape.
 
     Args:
-        ingest_store: the shape's ingest store (``mesh/vertices``, ``mesh/faces``, world frame).
+        ingest_store: the shape's ingest store (``mesh/vertices``, ``mesh/faces``, world frame;
+            its ``normalization`` method sets the occupancy points' cube, :func:`occupancy_box`).
         out_store: the SDF store to write (atomically).
         config: the resolved config (``seed`` and ``sdf`` are used and recorded).
 
@@ -189,13 +204,13 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
         bands=tuple(d["bands"]),
     )
     o = samples["occupancy"]
-    occupancy_box = (-(1 + float(o["padding"])), 1 + float(o["padding"]))
+    occ_box = occupancy_box(attrs["normalization"]["method"], float(o["padding"]))
     occ_points, occ_bits = occupancy_samples(
         vertices,
         faces,
         rng(seed, "sdf", category, shape_id, "occupancy"),
         int(o["count"]),
-        box=occupancy_box,
+        box=occ_box,
         near_fraction=float(o["near_fraction"]),
         sigma=float(o["near_sigma"]),
         grid=grid,
@@ -236,7 +251,7 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
             "surface": dict(samples["surface"]),
             "gaussian": g_params,
             "disn": {**dict(d), "band_counts": [int(c) for c in disn_counts]},
-            "occupancy": {**dict(o), "box": list(occupancy_box)},
+            "occupancy": {**dict(o), "box": list(occ_box)},
         },
         "provenance": provenance(
             "sdf", {"seed": seed, "sdf": cfg}, seed, attrs["provenance"]["source_sha256"]

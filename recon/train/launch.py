@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recon.train.trainer import train_from_files
+from recon.config import ConfigError
+from recon.train.trainer import load_experiment, train_from_files
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def train_processes(
     *,
     processes: int = 1,
     overrides: Mapping | None = None,
+    seed: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train an experiment file with ``processes`` processes (one per GPU); resumable like :func:`train`.
@@ -79,6 +81,9 @@ def train_processes(
         out_dir: output folder (see :mod:`recon.train.trainer`).
         processes: number of processes; 1 trains here, more start ``torchrun`` on this node.
         overrides: nested mapping on top of the experiment, e.g. ``{"train": {"num_workers": 8}}``.
+        seed: the project seed (the config's ``seed``, as the workflow passes it): the run's
+            ``train.seed``, so that initial weights, data order and point subsets derive from it.
+            An experiment file that pins another ``train.seed`` is refused.
         progress: tqdm progress bar on stderr.
 
     Returns:
@@ -87,9 +92,18 @@ def train_processes(
     Raises:
         RuntimeError: when ``torchrun`` fails; its exit status is in the message (its output went
             to this process's stdout and stderr).
+        ConfigError: the experiment file sets a ``train.seed`` other than ``seed``.
     """
     if processes < 1:
         raise ValueError(f"processes must be >= 1, got {processes}")
+    if seed is not None:
+        pinned = (load_experiment(experiment).get("train") or {}).get("seed")
+        if pinned is not None and pinned != seed:
+            raise ConfigError(
+                f"{experiment}: train.seed is {pinned}, but the workflow trains with the config's seed "
+                f"({seed}); remove train.seed from the experiment (or set seed: {pinned} in the config)"
+            )
+        overrides = {**(overrides or {}), "train": {**(overrides or {}).get("train", {}), "seed": int(seed)}}
     if processes == 1:
         return train_from_files(experiment, train_store, val_store, out_dir, overrides=overrides,
                                 progress=progress)  # fmt: skip

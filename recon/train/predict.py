@@ -61,7 +61,8 @@ def predict_split(
         split_store: ``results/pack/<split>.zarr``.
         out_store: ``results/predict/<experiment>/<split>.zarr``.
         views: views per shape (``evaluate.views``).
-        config: the pipeline config (``seed``).
+        config: a mapping holding the config's ``seed`` (the workflow passes the keys the
+            ``predict_model`` rule declares: ``seed`` and ``evaluate.views``).
         batch_size: items per forward pass.
 
     Returns:

@@ -130,7 +130,11 @@ class TrainConfig:
     )
     num_workers: int = field(default=4, metadata={"help": "data loader worker processes per process"})
     seed: int = field(
-        default=0, metadata={"help": "seed of initial weights, data order, point subsets, dropout"}
+        default=0,
+        metadata={
+            "help": "seed of initial weights, data order, point subsets, dropout; in the workflow, the "
+            "config's seed"
+        },
     )
     amp: Literal["auto", "bf16", "off"] = field(
         default="auto",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.normalize import HALF_EXTENT
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.sdf.grid import GridSpec
 from recon.voxelize.binvox import write_binvox
@@ -25,10 +26,6 @@ from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels, view_
 __all__ = ["half_extent", "leaf_features", "voxelize_shape"]
 
 log = logging.getLogger(__name__)
-
-#: Half edge of the voxel cube per ingest normalization: the unit ball fits [-1, 1]^3, the
-#: unit cube is [-0.5, 0.5]^3 (GenRe's and Occupancy Networks' voxel box).
-HALF_EXTENT = {"unit_sphere": 1.0, "unit_cube": 0.5}
 
 
 def half_extent(config: Mapping) -> float:
@@ -94,7 +91,8 @@ def voxelize_shape(
             ``cameras/Rt``); None skips the per-view arrays.
         out_store: the voxelize store to write (atomically).
         binvox_path: the ``.binvox`` file of the filled voxels at ``voxelize.binvox`` resolution.
-        config: the resolved config (``seed``, ``ingest.normalization`` and ``voxelize`` are used).
+        config: a mapping holding the config's ``ingest.normalization`` and ``voxelize`` (all this
+            reads and records; voxelizing draws no random numbers, so no ``seed``).
 
     Returns:
         A summary: ``category``, ``shape_id``, filled voxels per resolution and octree node counts.
@@ -107,7 +105,7 @@ def voxelize_shape(
     faces = np.asarray(ingest["mesh/faces"][...], dtype=np.int64)
     sdf = open_store(sdf_store)["grid/sdf"]
     g = dict(sdf.attrs)
-    gspec = GridSpec(int(g["resolution"]), float(g["lo"]), float(g["hi"]))
+    gspec = GridSpec.from_attrs(g)
     grid = np.asarray(sdf[...])
     h = half_extent(config)
 
@@ -176,12 +174,8 @@ def voxelize_shape(
         "summary": summary,
         "provenance": provenance(
             "voxelize",
-            {
-                "seed": config["seed"],
-                "ingest": {"normalization": config["ingest"]["normalization"]},
-                "voxelize": cfg,
-            },
-            int(config["seed"]),
+            {"ingest": {"normalization": config["ingest"]["normalization"]}, "voxelize": cfg},
+            None,
             attrs["provenance"]["source_sha256"],
         ),
     }

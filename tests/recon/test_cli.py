@@ -34,6 +34,22 @@ def test_config_prints_resolved_defaults(tmp_path, capsys):
     assert printed["seed"] == 5 and printed["ingest"]["max_faces"] == 5000000
 
 
+def test_check_folder_is_where_named_files_may_be(tmp_path, capsys):
+    """A v2 mesh's ``../images/`` texture is outside the mesh's folder but inside its shape folder."""
+    shape = tmp_path / "03797390" / "m1"
+    (shape / "models").mkdir(parents=True)
+    (shape / "images").mkdir()
+    (shape / "images" / "wood.png").write_bytes(b"not read by check")
+    trimesh.creation.box().export(shape / "models" / "model_normalized.obj", include_texture=False)
+    obj = shape / "models" / "model_normalized.obj"
+    obj.write_text("mtllib model_normalized.mtl\nusemtl m\n" + obj.read_text())
+    (shape / "models" / "model_normalized.mtl").write_text("newmtl m\nmap_Kd ../images/wood.png\n")
+    assert main(["check", str(obj)]) == 0
+    assert "material path outside the shape folder: dropped" in json.loads(capsys.readouterr().out)["note"]
+    assert main(["check", str(obj), "--folder", str(shape)]) == 0
+    assert json.loads(capsys.readouterr().out)["note"] is None
+
+
 def test_bad_config_is_a_short_message_and_exit_2(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text("seed: x\n")

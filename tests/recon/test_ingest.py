@@ -150,3 +150,54 @@ def test_demo_v1_and_v2_land_in_the_same_canonical_frame(tmp_path):
         # Both within the unit sphere and equal up to float32 rounding of the two files (%.6f).
         assert np.linalg.norm(v1, axis=1).max() == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(v1, v2, atol=1e-4)
+
+
+def test_a_reference_out_of_the_folder_is_noted_and_the_shape_stays_ok(tmp_path):
+    """Geometry is fine, so the shape is ok; the ledger says what was dropped."""
+    from recon.geometry.references import OUTSIDE_NOTE
+
+    (tmp_path / "secret.mtl").write_text("newmtl a\nKd 1 0 1\n")
+    shape = tmp_path / "meshes" / "things"
+    shape.mkdir(parents=True)
+    text = trimesh.exchange.obj.export_obj(trimesh.creation.box())
+    (shape / "box.obj").write_text("mtllib ../../secret.mtl\nmtllib box.mtl\n" + text)
+    (shape / "box.mtl").write_text("newmtl a\nKd 0 0 1\nmap_Kd /etc/shadow\nmap_Ka gone.png\n")
+    row = _ingest(shape / "box.obj", tmp_path / "s.zarr", _config())
+    assert (row["status"], row["reason"], row["faces"]) == ("ok", None, 12)
+    assert row["note"] == (
+        f"{OUTSIDE_NOTE} (mtllib ../../secret.mtl, map_Kd /etc/shadow); "
+        "material file missing: dropped (map_Ka gone.png)"
+    )
+    attrs = open_store(tmp_path / "s.zarr").attrs
+    assert attrs["ledger"]["note"] == row["note"] and attrs["shape"]["folder"] == ""
+
+
+def test_a_mesh_file_out_of_the_folder_is_quarantined_unread(tmp_path):
+    trimesh.creation.box().export(tmp_path / "private.obj")
+    (tmp_path / "meshes").mkdir()
+    (tmp_path / "meshes" / "box.obj").symlink_to(tmp_path / "private.obj")
+    row = _ingest(tmp_path / "meshes" / "box.obj", tmp_path / "s.zarr", _config())
+    assert (row["status"], row["reason"]) == ("quarantined", "mesh file outside the shape folder")
+    assert row["source_sha256"] is None and row["source_bytes"] is None
+
+
+def test_the_shape_folder_of_shapenet_v2_holds_its_images(tmp_path):
+    """v2's models/model_normalized.mtl names ../images/: the shape folder is <synset>/<id>."""
+    from recon.demo import make_demo_dataset
+
+    root = tmp_path / "v2"
+    make_demo_dataset(root, seed=0, layout="v2", categories=["table"], shapes_per_category=2)
+    config = resolve_config({"source": {"kind": "shapenet_v2", "path": str(root)}})
+    scan_sources(config, tmp_path / "sources.tsv")
+    rows = read_tsv(tmp_path / "sources.tsv")
+    assert [r["source_folder"] for r in rows] == [r["source_path"].rsplit("/", 2)[0] for r in rows]
+    for r in rows:
+        store = tmp_path / f"{r['shape_id']}.zarr"
+        keys = ("category", "category_name", "shape_id", "source_path", "source_format", "source_folder")
+        row = ingest_shape(root / r["source_path"], store, **{k: r[k] for k in keys}, config=config)
+        assert row["status"] == "ok" and row["note"] is None, row
+        assert open_store(store).attrs["shape"]["folder"] == r["source_folder"]
+    # The same files judged from the mesh's own folder: ../images/ is outside it.
+    textured = next(r for r in rows if (root / r["source_folder"] / "images").is_dir())
+    row = _ingest(root / textured["source_path"], tmp_path / "strict.zarr", _config())
+    assert row["note"] == "material path outside the shape folder: dropped (map_Kd ../images/texture0.png)"

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+import yaml
 
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
 from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, SMALL_VOXELIZE, TEST_LIMITS
-from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, run_snakemake
+from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, reversed_keys, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -79,18 +80,22 @@ def test_sdf_stage_quarantines_a_shape_without_inside_and_goes_on(tmp_path):
     assert store["grid/sdf"].shape == (40, 40, 40) and store["mesh/faces"].shape[0] > 100
 
 
-def test_demo_ingest_twice_is_byte_identical(tmp_path):
+def test_demo_twice_with_reordered_config_keys_is_byte_identical(tmp_path, capsys):
+    """Two runs in two folders, the second with every key of the config in reverse order: the same
+    bytes everywhere (store metadata included) and the same dataset fingerprint."""
+    from recon.cli import main
+
     config = {
         "seed": 0,
         "demo": {"shapes_per_category": 2},
         "render": {"views": 2, "resolution": 48, "batch_size": 6, "samples": 4},
-        "sdf": SMALL_SDF,
+        "sdf": {**SMALL_SDF, "grid": {"resolution": 40, "box": "fixed", "half_extent": 1.1}},
         "voxelize": SMALL_VOXELIZE,
         "train": {"experiments": []},  # training has its own tests (tests/recon/models)
     }
     trees = []
-    for name in ("a", "b"):
-        workdir = make_workdir(tmp_path / name, config)
+    for name, written in (("a", config), ("b", reversed_keys(config))):
+        workdir = make_workdir(tmp_path / name, written, sort_keys=False)
         # Up to pack (evaluate and report rerun byte-identical in tests/recon/evaluate/test_stage.py).
         run_snakemake(workdir, "--cores", "2", "pack")
         trees.append({**file_bytes(workdir / "results"), **file_bytes(workdir / "resources")})
@@ -114,6 +119,14 @@ def test_demo_ingest_twice_is_byte_identical(tmp_path):
     splits = {r["shape_id"]: r["split"] for r in read_tsv(workdir / "results" / "ingest" / "manifest.tsv")}
     assert packed["all"] == sum(s == "train" for s in splits.values()) > 0
     assert any(k.startswith("pack/train.zarr/views/rgba/c/") for k in a)
+    written = yaml.safe_load((workdir / "config" / "config.yaml").read_text())  # b's, in its own order
+    assert list(written["sdf"]["grid"]) == ["half_extent", "box", "resolution"]
+    # The fingerprint (part of the pack target) is what `recon fingerprint` prints.
+    fingerprint = read_tsv(workdir / "results" / "pack" / "fingerprint.tsv")
+    assert [(r["split"], r["stage"]) for r in fingerprint][-1] == ("all", "all")
+    assert {r["stage"] for r in fingerprint} == {"index", "render", "sdf", "voxelize", "all"}
+    assert main(["fingerprint", str(workdir / "results")]) == 0
+    assert capsys.readouterr().out == a["pack/fingerprint.tsv"].decode()
 
 
 def test_folder_ingest_quarantines_bad_meshes_and_goes_on(tmp_path, mesh_folder):

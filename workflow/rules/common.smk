@@ -15,12 +15,34 @@ os.environ.update(
 )
 
 
+from snakemake.exceptions import IncompleteCheckpointException
+from snakemake.io import checkpoint_target
+
 from recon.config import source_root, validate_in_place
+from recon.geometry.references import ShapeFolder
 from recon.io.tables import read_tsv
+from recon.rule_config import select
 
 # Defaults from the schema, then validation: a bad key is named in a few lines (ConfigError).
 validate_in_place(config)
 SOURCE_ROOT = source_root(config)
+
+#: The splits, each packed into its own store.
+SPLITS = ["train", "val", "test"]
+
+#: The config keys that locate the raw meshes (those recon.config.source_root reads).
+SOURCE_KEYS = (
+    "source.kind",
+    "demo.layout" if config["source"]["kind"] == "demo" else "source.path",
+)
+
+
+def declared(*keys):
+    """A rule's ``params.config``: exactly the config keys its stage reads, sorted (recon.rule_config).
+
+    Changing one of them reruns the rule (Snakemake's params trigger); changing another key does not.
+    """
+    return select(config, *keys)
 
 
 wildcard_constraints:
@@ -72,9 +94,15 @@ def get_source_mesh_path(wildcards):
 
 
 def get_source_mesh(wildcards):
-    """The raw mesh as an input file; nothing if it is missing (the shape is then quarantined)."""
-    path = get_source_mesh_path(wildcards)
-    return [path] if os.path.isfile(path) else []
+    """The raw mesh as an input file; nothing if it is missing or leads (a symlink) outside its
+    shape folder: the shape is then quarantined, and Snakemake, which reads small inputs to
+    checksum them, never opens a file outside the dataset."""
+    row = get_source_row(wildcards)
+    # A sources.tsv written before it had source_folder: the mesh's own folder.
+    folder = SOURCE_ROOT / row.get("source_folder", os.path.dirname(row["source_path"]))
+    mesh = os.path.relpath(SOURCE_ROOT / row["source_path"], folder)
+    inside = ShapeFolder(folder).resolve(mesh).problem is None
+    return [get_source_mesh_path(wildcards)] if inside else []
 
 
 def get_ingest_stores(wildcards):
@@ -85,12 +113,39 @@ def get_ingest_stores(wildcards):
     ]
 
 
+def fresh_output(ckpt, name, source):
+    """Output ``name`` of checkpoint ``ckpt``, a table built from the table ``source``, once it is current.
+
+    A table older than its source is stale: the checkpoint reruns in this run (it runs after
+    ``source``'s job). Snakemake can count such an output as done when an earlier checkpoint reran
+    in the same run (a new seed: new demo shapes, new ingest manifest, then the old SDF manifest),
+    so this waits for it as ``ckpt.get()`` does when its output is missing.
+    """
+    path = getattr(ckpt.get().output, name)
+    if os.stat(path).st_mtime_ns < os.stat(source).st_mtime_ns:
+        output, _ = ckpt.rule.expand_output({})
+        raise IncompleteCheckpointException(ckpt.rule, checkpoint_target(output[0]))
+    return path
+
+
+def ingest_manifest():
+    """results/ingest/manifest.tsv, once the ledger checkpoint has run on the current sources.tsv."""
+    return fresh_output(
+        checkpoints.ledger, "manifest", checkpoints.scan_sources.get().output[0]
+    )
+
+
+def sdf_manifest():
+    """results/sdf/manifest.tsv, once the sdf_ledger checkpoint has run on the current ingest manifest."""
+    return fresh_output(checkpoints.sdf_ledger, "manifest", ingest_manifest())
+
+
 def ok_shapes():
     """Rows of results/ingest/manifest.tsv (usable shapes), once the ledger checkpoint has run.
 
     Later stages build their per-shape job lists from this: quarantined shapes never appear.
     """
-    return read_table_once(checkpoints.ledger.get().output.manifest, list)
+    return read_table_once(ingest_manifest(), list)
 
 
 def _render_batches(rows):
@@ -109,7 +164,7 @@ def _render_batches(rows):
 def render_batches():
     """{(category, batch): [shape_id, ...]}: each category's usable shapes, sorted, cut into
     batches of render.batch_size, named b0000, b0001, ..."""
-    return read_table_once(checkpoints.ledger.get().output.manifest, _render_batches)
+    return read_table_once(ingest_manifest(), _render_batches)
 
 
 def get_render_batch_shapes(wildcards):
@@ -150,7 +205,7 @@ def get_sdf_stores(wildcards):
 
 def sdf_ok_shapes():
     """Rows of results/sdf/manifest.tsv (shapes that passed ingest and the SDF checks)."""
-    return read_table_once(checkpoints.sdf_ledger.get().output.manifest, list)
+    return read_table_once(sdf_manifest(), list)
 
 
 def _batch_of_shape(rows):
@@ -163,7 +218,7 @@ def _batch_of_shape(rows):
 
 def get_render_batch_of_shape(wildcards):
     """The render batch folder holding {category}/{shape}'s render store."""
-    batches = read_table_once(checkpoints.ledger.get().output.manifest, _batch_of_shape)
+    batches = read_table_once(ingest_manifest(), _batch_of_shape)
     return f"results/render/{wildcards.category}/{batches[(wildcards.category, wildcards.shape)]}"
 
 
@@ -180,7 +235,7 @@ def get_voxelize_outputs(wildcards):
 
 def get_pack_shapes(wildcards):
     """The shapes of split {split} to pack, with the paths of their per-shape stores."""
-    batches = read_table_once(checkpoints.ledger.get().output.manifest, _batch_of_shape)
+    batches = read_table_once(ingest_manifest(), _batch_of_shape)
     rows = sorted(
         (r for r in sdf_ok_shapes() if r["split"] == wildcards.split),
         key=lambda r: (r["category"], r["shape_id"]),

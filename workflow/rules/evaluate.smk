@@ -21,6 +21,8 @@ rule baseline:
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        config=declared("evaluate.views"),
     script:
         "../scripts/baseline.py"
 
@@ -46,6 +48,8 @@ rule evaluate_method:
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 120 * attempt,
+    params:
+        config=declared("seed"),
     script:
         "../scripts/evaluate_method.py"
 

@@ -14,8 +14,7 @@ rule demo_dataset:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 10 * attempt,
     params:
-        demo=config["demo"],
-        seed=config["seed"],
+        config=declared("seed", "demo.categories", "demo.shapes_per_category"),
     script:
         "../scripts/demo_dataset.py"
 
@@ -35,10 +34,7 @@ checkpoint scan_sources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
-        seed=config["seed"],
-        source=config["source"],
-        selection=config["selection"],
-        splits=config["splits"],
+        config=declared("seed", *SOURCE_KEYS, "source.taxonomy", "selection", "splits"),
     script:
         "../scripts/scan_sources.py"
 
@@ -61,9 +57,7 @@ rule ingest_shape:
         runtime=lambda wc, attempt: 5 * attempt,
     params:
         row=get_source_row,
-        mesh=get_source_mesh_path,
-        seed=config["seed"],
-        ingest=config["ingest"],
+        config=declared("ingest", *SOURCE_KEYS),
     script:
         "../scripts/ingest_shape.py"
 

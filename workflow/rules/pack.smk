@@ -25,6 +25,26 @@ rule pack_split:
         runtime=get_pack_runtime,
     params:
         shapes=get_pack_shapes,
-        pack=config["pack"],
+        config=declared("seed", "pack"),
     script:
         "../scripts/pack_split.py"
+
+
+rule fingerprint:
+    """One SHA-256 per split over the packed arrays' contents, and the per-stage digests behind it."""
+    input:
+        expand("results/pack/{split}.zarr", split=SPLITS),
+    output:
+        "results/pack/fingerprint.tsv",
+    log:
+        "logs/pack/fingerprint.log",
+    benchmark:
+        "benchmarks/pack/fingerprint.tsv"
+    conda:
+        "../../envs/geometry.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    script:
+        "../scripts/fingerprint.py"

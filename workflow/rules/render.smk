@@ -20,8 +20,6 @@ rule render_batch:
         gpu=0 if config["render"]["device"] == "CPU" else 1,
     params:
         shapes=get_render_batch_shapes,
-        source_root=str(SOURCE_ROOT),
-        render=config["render"],
-        seed=config["seed"],
+        config=declared("seed", "render", *SOURCE_KEYS),
     script:
         "../scripts/render_batch.py"

@@ -12,6 +12,7 @@ rule report_page:
         ),
         split=lambda wc: f"results/pack/{config['evaluate']['split']}.zarr",
         sdf_manifest="results/sdf/manifest.tsv",
+        fingerprint="results/pack/fingerprint.tsv",
     output:
         report(
             directory("results/report"),
@@ -28,7 +29,13 @@ rule report_page:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 30 * attempt,
     params:
-        methods=lambda wc: evaluate_methods(),
-        presets=lambda wc: config["evaluate"]["presets"],
+        config=declared(
+            "seed",
+            "evaluate.split",
+            "evaluate.presets",
+            "evaluate.baselines",
+            "train.experiments",
+            "report",
+        ),
     script:
         "../scripts/report_page.py"

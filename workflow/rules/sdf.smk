@@ -18,8 +18,7 @@ rule sdf_shape:
         mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=lambda wc, attempt: 10 * attempt,
     params:
-        seed=config["seed"],
-        sdf=config["sdf"],
+        config=declared("seed", "sdf"),
     script:
         "../scripts/sdf_shape.py"
 

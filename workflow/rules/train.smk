@@ -23,7 +23,7 @@ rule train_model:
         mem_mb=lambda wc, attempt: 16000 * attempt,
         runtime=lambda wc, attempt: config["train"]["runtime_min"] * attempt,
     params:
-        overrides=lambda wc: {"train": {"num_workers": config["train"]["num_workers"]}},
+        config=declared("seed", "train.num_workers"),
     script:
         "../scripts/train_model.py"
 
@@ -51,6 +51,6 @@ rule predict_model:
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        views=config["evaluate"]["views"],
+        config=declared("seed", "evaluate.views"),
     script:
         "../scripts/predict_model.py"

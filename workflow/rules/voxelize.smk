@@ -22,6 +22,6 @@ rule voxelize_shape:
         runtime=lambda wc, attempt: 10 * attempt,
     params:
         render_store=lambda wc, input: f"{input.render}/{wc.shape}.zarr",
-        voxelize=config["voxelize"],
+        config=declared("ingest.normalization", "voxelize"),
     script:
         "../scripts/voxelize_shape.py"

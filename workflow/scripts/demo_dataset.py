@@ -5,12 +5,13 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.demo import make_demo_dataset
+from recon.rule_config import rule_config
 
-demo = snakemake.params.demo
+config = rule_config(snakemake)
 make_demo_dataset(
     snakemake.output[0],
-    seed=snakemake.params.seed,
+    seed=config["seed"],
     layout=snakemake.wildcards.layout,
-    categories=demo["categories"],
-    shapes_per_category=demo["shapes_per_category"],
+    categories=list(config["demo"]["categories"]),
+    shapes_per_category=config["demo"]["shapes_per_category"],
 )

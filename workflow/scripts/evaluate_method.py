@@ -5,6 +5,7 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.evaluate.stage import evaluate_predictions
+from recon.rule_config import rule_config
 
 evaluate_predictions(
     snakemake.input.predictions,
@@ -12,5 +13,5 @@ evaluate_predictions(
     snakemake.wildcards.preset,
     snakemake.output.per_item,
     snakemake.output.summary,
-    snakemake.config["seed"],
+    rule_config(snakemake)["seed"],
 )

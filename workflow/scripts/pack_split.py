@@ -5,6 +5,7 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.data.pack import PackShape, pack_split
+from recon.rule_config import rule_config
 
 pack_split(
     snakemake.wildcards.split,
@@ -14,5 +15,5 @@ pack_split(
     snakemake.output.store,
     snakemake.output.summary,
     snakemake.output.arrays,
-    snakemake.config,
+    rule_config(snakemake),
 )

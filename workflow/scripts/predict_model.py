@@ -6,12 +6,14 @@ from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
+from recon.rule_config import rule_config
 from recon.train.predict import predict_split
 
+config = rule_config(snakemake)
 predict_split(
     Path(snakemake.input.config).parent,
     snakemake.input.split,
     snakemake.output.store,
-    snakemake.params.views,
-    snakemake.config,
+    config["evaluate"]["views"],
+    config,
 )

@@ -5,10 +5,13 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.report.build import build_report
+from recon.rule_config import rule_config
 
+config = rule_config(snakemake)
 build_report(
     snakemake.output[0],
-    snakemake.config,
-    methods=snakemake.params.methods,
-    presets=snakemake.params.presets,
+    config,
+    # The baselines, then every trained experiment (the order of the workflow's evaluate_methods).
+    methods=[*config["evaluate"]["baselines"], *config["train"]["experiments"]],
+    presets=list(config["evaluate"]["presets"]),
 )

@@ -5,5 +5,6 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.ingest import scan_sources
+from recon.rule_config import rule_config
 
-scan_sources(snakemake.config, snakemake.output[0])
+scan_sources(rule_config(snakemake), snakemake.output[0])

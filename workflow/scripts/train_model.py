@@ -6,14 +6,17 @@ from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
+from recon.rule_config import rule_config
 from recon.train.launch import train_processes
 
+config = rule_config(snakemake)
 train_processes(
     snakemake.input.experiment,
     snakemake.input.train,
     snakemake.input.val,
     Path(snakemake.output.config).parent,
     processes=max(1, int(snakemake.resources.gpu)),
-    overrides=snakemake.params.overrides,
+    overrides={"train": {"num_workers": config["train"]["num_workers"]}},
+    seed=config["seed"],
     progress=True,  # tqdm on stderr, which the log captures
 )

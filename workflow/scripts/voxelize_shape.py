@@ -6,6 +6,7 @@ setup_logging(snakemake.log[0])
 
 import numba
 
+from recon.rule_config import rule_config
 from recon.voxelize.stage import voxelize_shape
 
 numba.set_num_threads(max(1, min(snakemake.threads, numba.config.NUMBA_NUM_THREADS)))
@@ -15,5 +16,5 @@ voxelize_shape(
     snakemake.params.render_store,
     snakemake.output.store,
     snakemake.output.binvox,
-    snakemake.config,
+    rule_config(snakemake),
 )

@@ -234,22 +234,67 @@ def test_pack_refuses_nan_and_missing_shapes(run, tmp_path):
     assert not out[0].exists()
 
 
+def _pack_shapes(run, sdf_root=None):
+    """The PackShape of every packed shape of the run (SDF stores from ``sdf_root`` if given)."""
+    results = run / "results"
+    sdf_root = sdf_root or results / "sdf" / "shapes"
+    return [
+        PackShape(
+            category, category, shape_id,
+            render=str(next((results / "render" / category).glob(f"*/{shape_id}.zarr"))),
+            sdf=str(sdf_root / category / f"{shape_id}.zarr"),
+            voxelize=str(results / "voxelize" / "shapes" / category / f"{shape_id}.zarr"),
+        )
+        for category, shape_id in _shapes(run)
+    ]  # fmt: skip
+
+
+def test_packed_grid_keeps_each_shapes_box(run, tmp_path):
+    """Under sdf.grid.box = disn every shape's grid has its own box (per-axis lo/hi): the packed
+    ``sdf/grid_box`` holds each one, and ``sdf/grid`` keeps only the attributes all shapes share."""
+    results = run / "results"
+    sdf_root = tmp_path / "sdf"
+    shutil.copytree(results / "sdf" / "shapes", sdf_root)
+    boxes = {}
+    for i, (category, shape_id) in enumerate(_shapes(run)):
+        grid = zarr.open_group(str(sdf_root / category / f"{shape_id}.zarr"), mode="r+")["grid/sdf"]
+        lo = [-1.0 - 0.1 * i, -0.9, -0.8 + 0.05 * i]  # as the disn box writes them: one per axis
+        grid.attrs.update({"lo": lo, "hi": [v + 2.0 for v in lo], "spacing": 2.0 / (grid.shape[0] - 1)})
+        boxes[(category, shape_id)] = np.array([lo, [v + 2.0 for v in lo]], dtype=np.float32)
+    config = resolve_config({"seed": 0, **CONFIG, "pack": {**CONFIG["pack"], "sdf_grid": True}})
+    ledgers = (results / "ingest" / "ledger.tsv", results / "sdf" / "ledger.tsv")
+    out = tmp_path / "grid.zarr"
+    pack_split(
+        "train", _pack_shapes(run, sdf_root), *ledgers, out, tmp_path / "s.tsv", tmp_path / "a.tsv", config
+    )
+    root = zarr.open_group(str(out), mode="r")
+    assert root["sdf/grid_box"].shape == (len(boxes), 2, 3)
+    for i, key in enumerate(_shapes(run)):
+        np.testing.assert_array_equal(root["sdf/grid_box"][i], boxes[key])
+        sdf = zarr.open_group(str(sdf_root / key[0] / f"{key[1]}.zarr"), mode="r")
+        np.testing.assert_array_equal(root["sdf/grid"][i], sdf["grid/sdf"][...])
+    attrs = dict(root["sdf/grid"].attrs)
+    assert "lo" not in attrs and "hi" not in attrs  # shape-specific: left out
+    assert attrs["spacing"] == 2.0 / (root["sdf/grid"].shape[1] - 1)  # the same for all: kept
+    assert attrs["stage"] == "sdf" and attrs["resolution"] == root["sdf/grid"].shape[1]
+    # The default packing (one box for all) keeps the box on the grid, and the same rows.
+    same = resolve_config({"seed": 0, **CONFIG, "pack": {**CONFIG["pack"], "sdf_grid": True}})
+    out = tmp_path / "fixed.zarr"
+    pack_split("train", _pack_shapes(run), *ledgers, out, tmp_path / "s.tsv", tmp_path / "a.tsv", same)
+    fixed = zarr.open_group(str(out), mode="r")
+    lo, hi = fixed["sdf/grid"].attrs["lo"], fixed["sdf/grid"].attrs["hi"]
+    np.testing.assert_array_equal(
+        fixed["sdf/grid_box"][...], np.tile(np.float32([[lo] * 3, [hi] * 3]), (len(boxes), 1, 1))
+    )
+
+
 def test_ragged_arrays_stream_shard_by_shard(run, tmp_path, monkeypatch):
     """Mesh and octree rows are written a few shards at a time, not gathered in memory: with shards
     of 128 rows (so every shape spans several) the packed arrays equal the default packing's."""
     import recon.data.pack as pack
 
     results = run / "results"
-    shapes = []
-    for category, shape_id in _shapes(run):
-        shapes.append(
-            PackShape(
-                category, category, shape_id,
-                render=str(next((results / "render" / category).glob(f"*/{shape_id}.zarr"))),
-                sdf=str(results / "sdf" / "shapes" / category / f"{shape_id}.zarr"),
-                voxelize=str(results / "voxelize" / "shapes" / category / f"{shape_id}.zarr"),
-            )
-        )  # fmt: skip
+    shapes = _pack_shapes(run)
     config = resolve_config({"seed": 0, **CONFIG})
     ledgers = (results / "ingest" / "ledger.tsv", results / "sdf" / "ledger.tsv")
     monkeypatch.setattr(pack, "RAGGED_CHUNK", 64)
@@ -264,3 +309,41 @@ def test_ragged_arrays_stream_shard_by_shard(run, tmp_path, monkeypatch):
     for name in names:
         np.testing.assert_array_equal(small[name][...], default[name][...], err_msg=name)
         np.testing.assert_array_equal(small[f"{name}_offsets"][...], default[f"{name}_offsets"][...])
+
+
+def test_fingerprint_of_the_packed_splits_and_one_changed_byte(run, tmp_path):
+    """The pack target writes the fingerprint; one byte changed in one packed array changes the
+    digest of the stage that array comes from, of its split and of the dataset, and no other."""
+    from recon.data.fingerprint import fingerprint_rows, store_fingerprint
+
+    pack = run / "results" / "pack"
+    table = read_tsv(pack / "fingerprint.tsv")
+    stores = [pack / f"{split}.zarr" for split in ("train", "val", "test")]
+    assert [{k: str(v) for k, v in r.items()} for r in fingerprint_rows(stores)] == table
+    digests = {(r["split"], r["stage"]): r["sha256"] for r in table}
+    assert set(digests) == {("train", s) for s in ("index", "render", "sdf", "voxelize", "all")} | {
+        (split, s)
+        for split in ("val", "test", "all")
+        for s in ("index", "all")
+        if (split, s) != ("all", "index")
+    }
+    stages = store_fingerprint(pack / "train.zarr")["stages"]
+    assert {n for n in stages["render"]["arrays"] if not n.startswith(("views/", "cameras/"))} == set()
+    assert (
+        "views/voxels" not in stages["render"]["arrays"]
+        and "spherical/partial" in stages["voxelize"]["arrays"]
+    )
+    assert {"mesh/faces", "mesh/faces_offsets", "occupancy/occupied"} <= set(stages["sdf"]["arrays"])
+
+    changed = tmp_path / "train.zarr"
+    shutil.copytree(pack / "train.zarr", changed)
+    shard = changed / "sdf" / "gaussian" / "points" / "c" / "0" / "0" / "0"  # uncompressed float32
+    data = bytearray(shard.read_bytes())
+    data[5] ^= 0x01
+    shard.write_bytes(bytes(data))
+    after = {(r["split"], r["stage"]): r["sha256"] for r in fingerprint_rows([changed, *stores[1:]])}
+    assert {k for k in digests if after[k] != digests[k]} == {
+        ("train", "sdf"),
+        ("train", "all"),
+        ("all", "all"),
+    }

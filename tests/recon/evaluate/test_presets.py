@@ -21,9 +21,15 @@ from recon.evaluate.presets import (
     disn_voxel_iou,
     get_preset,
     pix3d_resample,
+    pix3d_surface_points,
 )
 from recon.sdf.samples import surface_samples
-from recon.voxelize.voxels import VoxelSpec, solid_voxels
+from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
+
+
+def _filled(mesh: trimesh.Trimesh, n: int, half_extent: float = 1.0) -> np.ndarray:
+    spec = VoxelSpec(n, half_extent)
+    return solid_voxels(mesh.vertices, mesh.faces, spec) | surface_voxels(mesh.vertices, mesh.faces, spec)
 
 
 def _ground_truth(mesh: trimesh.Trimesh) -> GroundTruth:
@@ -37,7 +43,7 @@ def _ground_truth(mesh: trimesh.Trimesh) -> GroundTruth:
         surface_normals=normals,
         occupancy_points=occupancy_points,
         occupancy=mesh.contains(occupancy_points),
-        voxels={n: solid_voxels(mesh.vertices, mesh.faces, VoxelSpec(n, 1.0)) for n in (32, 128)},
+        voxels={n: _filled(mesh, n) for n in (32, 128)},
         voxel_half_extent=1.0,
     )
 
@@ -133,12 +139,6 @@ def test_onet_and_convonet_match_eval_py(shapes):
         assert conv[f"f_score@{t:g}"] == pytest.approx(
             2 * precision * recall / (precision + recall), rel=1e-9
         )
-    empty = get_preset("onet").evaluate(
-        Prediction(np.zeros((0, 3)), np.zeros((0, 3), int)), gt, np.random.default_rng(0)
-    )
-    assert (
-        empty["chamfer_l1"] == pytest.approx(np.sqrt(3)) and empty["normals"] == -1.0 and empty["iou"] == 0.0
-    )
 
 
 def _pix3d_downsample_voxel(voxel, threshold=0.1, size=32):
@@ -187,25 +187,124 @@ def test_pix3d_resampling_and_metrics_match_eval_py(shapes):
     np.testing.assert_allclose(pix3d_resample(small), _pix3d_downsample_voxel(small), atol=1e-12)
     np.testing.assert_array_equal(pix3d_resample(np.zeros((32,) * 3)), 0)
     got = get_preset("pix3d").evaluate(pred, gt, np.random.default_rng(5))
-    # eval.py: 1,024 points, each cloud bbox-normalized; cd = mean sqrt fwd + mean sqrt bwd.
+    # eval.py: the ground truth in "voxels" mode (iso-surface points of its 128³ grid at 0.1), the
+    # mesh prediction in "points" mode (its samples); each cloud bbox-normalized; 1,024 points.
     rng = np.random.default_rng(5)
-    g = gt.surface_points[rng.choice(len(gt.surface_points), 1024, replace=False)]
+    g = _pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng)
     p = surface_samples(pred_mesh.vertices, pred_mesh.faces, 1024, rng)[0]
-    norm = lambda a: (a - (a.min(0) + a.max(0)) / 2) / (a.max(0) - a.min(0)).max()  # noqa: E731
-    g, p = norm(g), norm(p)
+    g, p = _pix3d_normalize(g), _pix3d_normalize(p)
+    # cd_dis: mean sqrt(dist1) + mean sqrt(dist2) (eval.py normalizes the float32 points in float32).
     d1, _ = cKDTree(g).query(p)
     d2, _ = cKDTree(p).query(g)
-    assert got["chamfer"] == pytest.approx(d1.mean() + d2.mean(), rel=1e-9)
-    from scipy.optimize import linear_sum_assignment
+    assert got["chamfer"] == pytest.approx(d1.mean() + d2.mean(), rel=1e-6)
+    # EMD(...).emd_dis: the auction kernel, list 1 (the prediction) bidding for list 2.
+    from tests.recon.evaluate.test_emd import pix3d_auction_cu
 
-    cost = np.linalg.norm(p[:, None] - g[None], axis=-1)
-    rows, cols = linear_sum_assignment(cost)
-    assert got["emd"] == pytest.approx(cost[rows, cols].mean(), rel=1e-9)
+    assert got["emd"] == pytest.approx(pix3d_auction_cu(p, g)[0], rel=1e-6)
     assert tuple(np.arange(0.01, 0.5, 0.01)) == PIX3D_IOU_THRESHOLDS
-    pv = pix3d_resample(solid_voxels(pred_mesh.vertices, pred_mesh.faces, VoxelSpec(128, 1.0)).astype(float))
+    pv = pix3d_resample(_filled(pred_mesh, 128).astype(float))
     gv = pix3d_resample(gt.voxels[128].astype(float))
     t = PIX3D_IOU_THRESHOLDS[20]
     assert got[f"iou@{t:g}"] == pytest.approx(((pv > t) & (gv > t)).sum() / ((pv > t) | (gv > t)).sum())
+
+
+def _pix3d_sample_ptcld_vf(veticies, faces, d, rng):
+    """eval.py ``_sample_ptcld_vf`` as written there, except for where its random numbers come from.
+
+    The loop draws ``np.random.rand(ptnum)`` twice per triangle; here the same numbers are taken
+    from two arrays of ``pt_num_total`` draws each (√r1's, then r2's), the layout recon draws in.
+    """
+    area = 0
+    triangle = veticies[faces]
+    density = d
+    pt_num_total = 0
+    ptnum_list = list()
+    for tr in triangle:
+        tr_a = np.linalg.norm(np.cross(tr[1] - tr[0], tr[2] - tr[0])) / 2
+        area += tr_a
+        ptnum = max(int(tr_a * density), 1)
+        pt_num_total += ptnum
+        ptnum_list.append(ptnum)
+    draws_r1, draws_r2 = rng.random(pt_num_total), rng.random(pt_num_total)
+    point = np.zeros([pt_num_total, 3], np.float32)
+    cnt = 0
+    for idx_tr, tr in enumerate(triangle):
+        ptnum = ptnum_list[idx_tr]
+        sqrt_r1 = np.sqrt(draws_r1[cnt : cnt + ptnum])
+        r2 = draws_r2[cnt : cnt + ptnum]
+        pts = (
+            np.outer(1 - sqrt_r1, tr[0])
+            + np.outer((sqrt_r1) * (1 - r2), tr[1])
+            + np.outer(r2 * sqrt_r1, tr[2])
+        )
+        point[cnt : cnt + ptnum, :] = pts
+        cnt += ptnum
+    return point
+
+
+def _pix3d_get_surface_points(V, threshold, num, rng):
+    """eval.py ``get_surface_points``; PyMCubes for skimage's marching cubes (same vertices: tested)."""
+    import mcubes
+
+    vtx, faces = mcubes.marching_cubes(V, threshold)
+    d = 5e-7 / (V.shape[0] ** 2)
+    points = _pix3d_sample_ptcld_vf(vtx, faces, d, rng)
+    while len(points) < num:
+        d *= 2
+        points = _pix3d_sample_ptcld_vf(vtx, faces, d, rng)
+    idx = np.arange(len(points))
+    rng.shuffle(idx)
+    idx = idx[:num]
+    return points[idx, :]
+
+
+def _pix3d_normalize(points):
+    """load_pts_from_list: bounding box centred at the origin, longest side 1."""
+    bound_l = np.min(points, axis=0)
+    bound_h = np.max(points, axis=0)
+    points = points - (bound_l + bound_h) / 2
+    return points / (bound_h - bound_l).max()
+
+
+def test_pix3d_ground_truth_points_are_its_iso_surface_samples(shapes):
+    _, _, gt, _ = shapes
+    import mcubes
+    from skimage.measure import marching_cubes
+
+    grid = gt.voxels[128].astype(float)
+    # One vertex per edge crossing, linearly interpolated: PyMCubes and skimage's Lewiner variant
+    # (eval.py's marching_cubes_lewiner) give the same vertices.
+    ours, _ = mcubes.marching_cubes(grid, 0.1)
+    theirs = marching_cubes(grid, 0.1, method="lewiner")[0]
+    assert {tuple(v) for v in np.round(ours, 4)} == {tuple(v) for v in np.round(theirs.astype(float), 4)}
+    for voxels in (grid, np.pad(np.ones((2, 2, 2)), 3)):  # 48 triangles: the density doubles ~40 times
+        got = pix3d_surface_points(voxels, 1024, np.random.default_rng(3))
+        expected = _pix3d_get_surface_points(voxels, 0.1, 1024, np.random.default_rng(3))
+        assert got.dtype == np.float32 and got.shape == (1024, 3)
+        np.testing.assert_array_equal(got, expected)
+    # Below the threshold everywhere: load_pts_from_list's dummy cloud of zeros.
+    assert pix3d_surface_points(np.full((8, 8, 8), 0.05), 1024, np.random.default_rng(0)) is None
+    empty = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int))
+    got = get_preset("pix3d").evaluate(empty, gt, np.random.default_rng(4))
+    rng = np.random.default_rng(4)
+    g = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
+    r = np.linalg.norm(g, axis=1)  # every zero's nearest point is the closest to the origin
+    assert got["chamfer"] == pytest.approx(r.min() + r.mean(), rel=1e-6)
+    assert all(got[f"iou@{t:g}"] == 0.0 for t in PIX3D_IOU_THRESHOLDS)
+
+
+def test_pix3d_takes_a_voxel_prediction_in_voxels_mode(shapes):
+    _, _, gt, _ = shapes
+    # The ground truth's own grid as probabilities: both clouds are samples of one iso-surface.
+    pred = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int), {128: gt.voxels[128].astype(np.float64)})
+    got = get_preset("pix3d").evaluate(pred, gt, np.random.default_rng(8))
+    rng = np.random.default_rng(8)
+    g = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
+    p = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
+    d1, _ = cKDTree(g).query(p)
+    d2, _ = cKDTree(p).query(g)
+    assert got["chamfer"] == pytest.approx(d1.mean() + d2.mean(), rel=1e-6)
+    assert all(got[f"iou@{t:g}"] == 1.0 for t in PIX3D_IOU_THRESHOLDS)
 
 
 def test_pix3d_reports_the_threshold_best_over_all_objects():
@@ -255,3 +354,189 @@ def test_disn_aggregates_f_from_mean_precision_and_recall_weighted_by_objects():
     p, r = (2 * 0.75 + 0.2) / 3, (2 * 0.5 + 0.6) / 3
     assert table["all"][f"f_score@{tau}"] == pytest.approx(2 * p * r / (p + r))
     assert table["all"]["chamfer"] == pytest.approx((0.75 + 0.2) / 2)  # mean of the categories
+
+
+def _thin_legged_chair() -> trimesh.Trimesh:
+    """A seat and a back on four legs 0.04 thick: thinner than a 32³ voxel over [-1, 1] (0.0625)."""
+    parts = [trimesh.creation.box((1.04, 0.08, 1.04)), trimesh.creation.box((1.04, 0.9, 0.06))]
+    parts[1].apply_translation([0, 0.49, -0.49])
+    for x in (-0.5, 0.5):  # between voxel centres (±0.469, ±0.531)
+        for z in (-0.5, 0.5):
+            leg = trimesh.creation.box((0.04, 0.8, 0.04))
+            leg.apply_translation([x, -0.44, z])
+            parts.append(leg)
+    return trimesh.util.concatenate(parts)
+
+
+def test_r2n2_ground_truth_is_the_filled_voxels_a_perfect_prediction_scores_1():
+    chair = _thin_legged_chair()
+    spec = VoxelSpec(32, 1.0)
+    solid = solid_voxels(chair.vertices, chair.faces, spec)
+    filled = _filled(chair, 32)
+    # The old ground truth (voxel centres inside) misses much of the thin seat, back and legs: a perfect
+    # model would have been capped at this IoU.
+    legs = np.s_[:, :10, :]  # y below -0.375: the legs only
+    assert solid[legs].sum() < filled[legs].sum() / 4
+    assert (solid & filled).sum() / filled.sum() < 0.65
+    gt = GroundTruth(
+        chair.vertices, chair.faces, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros(1, bool),
+        {32: filled}, 1.0,
+    )  # fmt: skip
+    preset = get_preset("r2n2")
+    rng = np.random.default_rng(0)
+    # The ground truth itself, as a mesh (voxelized as the ground truth was) and as voxels.
+    nothing = np.zeros((0, 3)), np.zeros((0, 3), int)
+    assert preset.evaluate(Prediction(chair.vertices, chair.faces), gt, rng)["iou"] == 1.0
+    assert preset.evaluate(Prediction(*nothing, {32: filled * 1.0}), gt, rng)["iou"] == 1.0
+    # chrischoy/3D-R2N2 lib/voxel.py evaluate_voxel_prediction (channel 1 = occupied), IoU from its sums.
+    probabilities = np.clip(filled * 0.6 + np.random.default_rng(1).normal(0, 0.2, filled.shape), 0, 1)
+    preds = np.stack([1 - probabilities, probabilities])[None]
+    batch_voxel = np.stack([~filled, filled])[None]
+    preds_occupy = preds[:, 1, :, :] >= 0.4
+    intersection = np.sum(np.logical_and(preds_occupy, batch_voxel[:, 1, :, :]))
+    union = np.sum(np.logical_or(preds_occupy, batch_voxel[:, 1, :, :]))
+    got = preset.evaluate(Prediction(*nothing, {32: probabilities}), gt, rng)
+    assert 0.3 < got["iou"] < 0.95 and got["iou"] == pytest.approx(intersection / union, rel=1e-12)
+
+
+# Occupancy Networks im2mesh/eval.py and ConvONet src/eval.py, transcribed: the empty-mesh branch, the
+# F-score, compute_iou; eval_meshes.py's pandas aggregation.
+EMPTY_PCL_DICT = {
+    "completeness": np.sqrt(3),
+    "accuracy": np.sqrt(3),
+    "completeness2": 3,
+    "accuracy2": 3,
+    "chamfer": 6,
+}
+EMPTY_PCL_DICT_NORMALS = {"normals completeness": -1.0, "normals accuracy": -1.0, "normals": -1.0}
+#: recon's column → the key eval.py writes.
+ONET_KEYS = {
+    "iou": "iou",
+    "chamfer_l1": "chamfer-L1",
+    "chamfer_l2": "chamfer-L2",
+    "normals": "normals",
+    "accuracy": "accuracy",
+    "completeness": "completeness",
+    **{
+        f"f_score@{t:g}": k
+        for t, k in zip(CONVONET_THRESHOLDS, ("f-score", "f-score-15", "f-score-20"), strict=True)
+    },
+}
+
+
+#: Winding numbers (recon) and ray parity (check_mesh_contains) may disagree on a point or two.
+TOLERANCE = {column: {"rel": 1e-9} for column in ONET_KEYS} | {"iou": {"abs": 1e-4}}
+
+
+def _convonet_eval_mesh(pointcloud, normals, pointcloud_tgt, normals_tgt, occ, occ_tgt):
+    """MeshEvaluator.eval_mesh + eval_pointcloud (thresholds linspace(1/1000, 1, 1000)), with scipy."""
+    if pointcloud.shape[0] == 0:
+        out_dict = EMPTY_PCL_DICT.copy()
+        out_dict.update(EMPTY_PCL_DICT_NORMALS)
+        out_dict["iou"] = 0.0
+        return out_dict
+    thresholds = np.linspace(1.0 / 1000, 1, 1000)
+    completeness, idx_c = cKDTree(pointcloud).query(pointcloud_tgt)
+    accuracy, idx_a = cKDTree(pointcloud_tgt).query(pointcloud)
+    n_src = normals / np.linalg.norm(normals, axis=-1, keepdims=True)
+    n_tgt = normals_tgt / np.linalg.norm(normals_tgt, axis=-1, keepdims=True)
+    recall = [(completeness <= t).mean() for t in thresholds]
+    precision = [(accuracy <= t).mean() for t in thresholds]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        F = [2 * precision[i] * recall[i] / (precision[i] + recall[i]) for i in range(len(precision))]
+    occ1, occ2 = np.asarray(occ) >= 0.5, np.asarray(occ_tgt) >= 0.5
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.float32((occ1 & occ2).sum()) / np.float32((occ1 | occ2).sum())
+    return {
+        "completeness": completeness.mean(),
+        "accuracy": accuracy.mean(),
+        "normals": 0.5 * np.abs((n_tgt * n_src[idx_c]).sum(-1)).mean()
+        + 0.5 * np.abs((n_src * n_tgt[idx_a]).sum(-1)).mean(),
+        "chamfer-L2": 0.5 * ((completeness**2).mean() + (accuracy**2).mean()),
+        "chamfer-L1": 0.5 * (completeness.mean() + accuracy.mean()),
+        "f-score": F[9],
+        "f-score-15": F[14],
+        "f-score-20": F[19],
+        "iou": iou,
+    }
+
+
+def test_onet_and_convonet_leave_empty_predictions_undefined_and_pandas_skips_them(shapes):
+    import pandas as pd
+
+    _, pred_mesh, gt, pred = shapes
+    far = pred_mesh.copy()
+    far.apply_translation([3.0, 0.0, 0.0])  # no point within τ either way: P + R = 0, F = 0/0
+    empty = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int))
+    items = [("a", "1", pred, pred_mesh), ("a", "2", empty, None), ("b", "3", empty, None)]
+    items += [("c", "4", Prediction(far.vertices, far.faces), far), ("c", "5", pred, pred_mesh)]
+    loc = (gt.surface_points.min(0) + gt.surface_points.max(0)) / 2
+    scale = (gt.surface_points.max(0) - gt.surface_points.min(0)).max()
+    for name in ("onet", "convonet"):
+        preset = get_preset(name)
+        rows, eval_dicts = [], []
+        for k, (category, shape_id, prediction, mesh) in enumerate(items):
+            metrics = preset.evaluate(prediction, gt, np.random.default_rng(k))
+            rows.append({"category": category, "shape_id": shape_id, "view": -1, "empty": prediction.empty})
+            rows[-1].update(metrics)
+            if mesh is None:
+                points, normals, occ = np.empty((0, 3)), np.empty((0, 3)), None
+            else:
+                draw = np.random.default_rng(k)
+                points, normals = surface_samples(mesh.vertices, mesh.faces, 100_000, draw)
+                occ = mesh.contains(gt.occupancy_points)
+            ref = _convonet_eval_mesh(
+                (points - loc) / scale, normals, (gt.surface_points - loc) / scale, gt.surface_normals,
+                occ, gt.occupancy,
+            )  # fmt: skip
+            eval_dicts.append({"class name": category, **{key + " (mesh)": v for key, v in ref.items()}})
+            for column, key in ONET_KEYS.items():
+                if column in metrics:  # a key eval.py does not write is NaN in its DataFrame
+                    expected = ref.get(key, np.nan)
+                    assert metrics[column] == pytest.approx(expected, nan_ok=True, **TOLERANCE[column]), (
+                        column
+                    )
+            if mesh is None:
+                assert np.isnan(metrics["chamfer_l1"]) and np.isnan(metrics["chamfer_l2"])
+                assert metrics["accuracy"] == pytest.approx(np.sqrt(3)) and metrics["normals"] == -1.0
+        if name == "convonet":
+            assert np.isnan(rows[3]["f_score@0.01"])  # P + R = 0
+        # eval_meshes.py: DataFrame, groupby('class name').mean(), then the 'mean' row.
+        eval_df = pd.DataFrame(eval_dicts)
+        eval_df_class = eval_df.groupby(by=["class name"]).mean()
+        eval_df_class.loc["mean"] = eval_df_class.mean()
+        table = {r["category"]: r for r in preset.summarize(rows)}
+        assert [table[c]["empty"] for c in ("a", "b", "c", "all")] == [1, 1, 0, 2]
+        for category in ("a", "b", "c", "all"):
+            expected = eval_df_class.loc["mean" if category == "all" else category]
+            for column, key in ONET_KEYS.items():
+                if column in metrics:
+                    value = expected[key + " (mesh)"]
+                    assert table[category][column] == pytest.approx(value, nan_ok=True, **TOLERANCE[column])
+        assert np.isnan(table["b"]["chamfer_l1"]) and not np.isnan(table["all"]["chamfer_l1"])
+
+
+def test_disn_skips_empty_predictions_in_its_iou_only():
+    box = trimesh.creation.box((1.0, 0.8, 0.6)).subdivide_to_size(0.2)
+    gt = GroundTruth(
+        box.vertices, box.faces, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros(1, bool),
+        {}, 1.0,
+    )  # fmt: skip
+    preset = get_preset("disn")
+    empty = preset.evaluate(Prediction(np.zeros((0, 3)), np.zeros((0, 3), int)), gt, np.random.default_rng(0))
+    # test_cd_emd.py / test_f_score.py leave the empty prediction's batch slot at zeros.
+    rng = np.random.default_rng(0)
+    g = box.vertices[rng.integers(len(box.vertices), size=2048)]
+    r = np.linalg.norm(g, axis=1)
+    assert empty["chamfer"] == pytest.approx((r.min() ** 2 + (r**2).mean()) * 1000, rel=1e-9)
+    assert empty["precision@0.5"] == float(r.min() < 0.5) and empty["recall@0.5"] == np.mean(r < 0.5)
+    # test_iou.py's build_file_dict drops empty mesh files and draws the object's views from the others.
+    assert np.isnan(empty["iou"])
+    rows = [
+        {"category": "a", "shape_id": "1", "view": v, "empty": e, "chamfer": 1.0, "emd": 1.0, "iou": iou}
+        for v, (e, iou) in enumerate([(False, 0.6), (True, np.nan), (False, 0.8)])
+    ]
+    for row in rows:
+        row.update({f"{k}@{t:g}": 0.5 for k in ("precision", "recall") for t in DISN_THRESHOLDS})
+    table = {r["category"]: r for r in preset.summarize(rows)}
+    assert table["a"]["iou"] == pytest.approx(0.7) and table["a"]["empty"] == 1 and table["all"]["empty"] == 1

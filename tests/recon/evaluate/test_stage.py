@@ -113,6 +113,34 @@ def test_item_tables_name_their_preset_and_evaluation_is_reproducible(run, tmp_p
     assert again[-1]["category"] == "all"
 
 
+def test_tables_count_empty_predictions(run):
+    for preset in PRESETS:
+        for row in _table(run, preset).values():
+            assert row["empty"] == "0"  # no baseline predicts an empty mesh here
+    rows = read_tsv(run / "results" / "evaluate" / "test" / "mean_shape" / "onet.tsv")
+    assert list(rows[0])[:6] == ["method", "preset", "category", "shape_id", "view", "empty"]
+    assert {r["empty"] for r in rows} == {"false"}
+
+
+def test_one_voxel_definition_from_binvox_to_training_to_evaluation(run):
+    """Evaluation ground truth = the loader's training target = the .binvox file: solid | surface voxels."""
+    from recon.data.loader import PackedDataset
+    from recon.voxelize.binvox import read_binvox
+
+    for split in ("train", "test"):
+        packed = PackedSplit(run / "results" / "pack" / f"{split}.zarr")
+        loader = PackedDataset(run / "results" / "pack" / f"{split}.zarr", seed=0, targets=("voxels",))
+        for i in range(len(packed)):
+            gt = packed.ground_truth(i).voxels[32]
+            binvox_dir = run / "results" / "voxelize" / "binvox" / packed.categories[i] / packed.shape_ids[i]
+            binvox, _, _ = read_binvox(binvox_dir / "model.binvox")
+            np.testing.assert_array_equal(gt, binvox)
+            np.testing.assert_array_equal(gt, loader[i * len(loader.views)]["voxels"].numpy())
+            np.testing.assert_array_equal(gt, packed.voxels(32)[i])
+            solid = packed.root["voxels/32/solid"][i]
+            assert gt.sum() > solid.sum() and (gt | solid).sum() == gt.sum()
+
+
 def test_missing_predictions_are_a_clear_error(run, tmp_path):
     from recon.evaluate.predictions import Item, write_predictions
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from recon.geometry.normalize import normalization
+from recon.geometry.normalize import HALF_EXTENT, normalization
 
 
 def test_unit_sphere_of_an_offset_box_is_analytic():
@@ -60,6 +60,18 @@ def test_unit_cube_with_padding():
     out = n.apply(box.vertices)
     np.testing.assert_allclose(out.min(axis=0), [-0.25 / 1.1, -0.5 / 1.1, -0.125 / 1.1])
     np.testing.assert_allclose(out.max(axis=0), [0.25 / 1.1, 0.5 / 1.1, 0.125 / 1.1])
+
+
+def test_every_method_fits_the_surface_in_its_half_extent_cube():
+    # The voxel grids and the occupancy points' cube are built on HALF_EXTENT: the surface must
+    # fit, and touch it (a long thin box: the unit ball's cube is not tight on the short axes).
+    box = trimesh.creation.box((3.0, 0.5, 0.2))
+    box.apply_translation([2.0, -1.0, 0.5])
+    for method, half in HALF_EXTENT.items():
+        out = normalization(box.vertices, box.faces, method).apply(box.vertices)
+        assert np.abs(out).max() <= half + 1e-12
+        touch = np.linalg.norm(out, axis=1).max() if method == "unit_sphere" else np.abs(out).max()
+        assert touch == pytest.approx(half)
 
 
 def test_transform_round_trip_and_matrices():

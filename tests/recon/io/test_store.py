@@ -81,3 +81,32 @@ def test_failed_store_write_leaves_no_store(tmp_path):
         raise ValueError("boom")
     assert not (tmp_path / "s.zarr").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reordered_config_keys_write_identical_store_bytes(tmp_path):
+    """sdf.grid's keys in another order (as another config file writes them): the same zarr.json."""
+    grids = [
+        {"resolution": 40, "box": "fixed", "half_extent": 1.1},
+        {"half_extent": 1.1, "box": "fixed", "resolution": 40},
+    ]
+    texts = []
+    for i, grid in enumerate(grids):
+        prov = provenance("sdf", {"seed": 0, "sdf": {"iso": 0.003, "grid": grid}}, 0)
+        attrs = {"shape": {"shape_id": "x", "category": "c"}, "provenance": prov}
+        with write_store(tmp_path / f"{i}.zarr", attrs) as root:
+            write_array(root, "a", np.ones(3), ("i",), attributes={"units": "m", "frame": "world"})
+        texts.append(
+            (
+                (tmp_path / f"{i}.zarr" / "zarr.json").read_bytes(),
+                (tmp_path / f"{i}.zarr" / "a" / "zarr.json").read_bytes(),
+            )
+        )
+    assert texts[0] == texts[1]
+    recorded = open_store(tmp_path / "0.zarr").attrs["provenance"]["config"]
+    assert list(recorded) == ["sdf", "seed"] and list(recorded["sdf"]["grid"]) == [
+        "box",
+        "half_extent",
+        "resolution",
+    ]
+    # A stage without random draws records no seed.
+    assert provenance("ingest", {"ingest": {}}, None)["seed"] is None

@@ -19,3 +19,21 @@ def test_synset_ids_keep_their_leading_zero(tmp_path):
     assert first["name"] == "airplane"
     assert first["objects"] == 3 and first["iou"] == 0.5
     assert per_category.columns[:3] == ["method", "category", "name"]
+
+
+def test_undefined_metrics_show_as_nan_next_to_the_count_of_empty_predictions(tmp_path):
+    from recon.report.html import _render_table
+
+    rows = [
+        {"preset": "onet", "method": "m", "category": "02691156", "objects": 2, "items": 2, "empty": 2}
+        | {"iou": 0.0, "chamfer_l1": float("nan")},
+        {"preset": "onet", "method": "m", "category": "all", "objects": 2, "items": 2, "empty": 2}
+        | {"iou": 0.0, "chamfer_l1": float("nan")},
+    ]
+    write_tsv(tmp_path / "evaluate" / "test" / "onet.tsv", rows, list(rows[0]))
+    (section,) = _metric_tables(tmp_path, "test", ["onet"], {})
+    per_category = section.blocks[-1]
+    first = per_category.rows[0]
+    assert first["empty"] == 2 and first["chamfer_l1"] != first["chamfer_l1"]  # NaN
+    html = _render_table(per_category)
+    assert ">nan</td>" in html and ">2</td>" in html

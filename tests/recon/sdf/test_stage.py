@@ -21,12 +21,14 @@ from tests.meshes import SMALL_SDF, ingest_source
 SMALL = {"sdf": SMALL_SDF}
 
 
-def _ingested(tmp_path, meshes: dict[str, trimesh.Trimesh]):
+def _ingested(tmp_path, meshes: dict[str, trimesh.Trimesh], normalization: str = "unit_sphere"):
     root = tmp_path / "meshes"
     (root / "things").mkdir(parents=True)
     for name, mesh in meshes.items():
         mesh.export(root / "things" / f"{name}.obj")
-    config = resolve_config({"source": {"kind": "folder", "path": str(root)}})
+    config = resolve_config(
+        {"source": {"kind": "folder", "path": str(root)}, "ingest": {"normalization": normalization}}
+    )
     stores = {}
     for shape in discover("folder", root):
         store = tmp_path / "ingest" / f"{shape.shape_id}.zarr"
@@ -64,12 +66,21 @@ def test_gaussian_presets_fill_what_the_config_leaves_null():
         gaussian_params({"preset": "custom", "count": 10, "sigmas": None, "uniform_fraction": 0.1})
 
 
-def test_disn_box_is_a_cube_around_the_bounding_box():
+def test_disn_box_is_a_padded_cube_around_the_bounding_box():
     vertices = np.array([[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5], [0.0, 0.2, -0.1]])
     spec = grid_spec({"resolution": 257, "box": "disn", "half_extent": 1.1}, vertices)
-    assert spec.resolution == 257 and spec.lo == pytest.approx(-0.6) and spec.hi == pytest.approx(0.6)
+    assert spec.resolution == 257
+    np.testing.assert_allclose([spec.origin, spec.corner], [[-0.6] * 3, [0.6] * 3])
     fixed = grid_spec({"resolution": 256, "box": "fixed", "half_extent": 1.1}, vertices)
     assert (fixed.lo, fixed.hi) == (-1.1, 1.1)
+    # Off the diagonal (Vega's computeBoundingBox + expand(1.2)): the bounding box, centre
+    # (-0.1, 0.1, 0.025) and longest side 0.8 (x), made a cube of side 0.8, then 0.96.
+    vertices = np.array([[-0.5, -0.2, 0.1], [0.3, 0.4, 0.0], [0.0, 0.1, -0.05]])
+    spec = grid_spec({"resolution": 257, "box": "disn", "half_extent": 1.1}, vertices)
+    np.testing.assert_allclose(spec.origin, np.array([-0.1, 0.1, 0.025]) - 0.48, atol=1e-15)
+    np.testing.assert_allclose(spec.corner, np.array([-0.1, 0.1, 0.025]) + 0.48, atol=1e-15)
+    assert spec.spacing == pytest.approx(0.96 / 256)
+    assert GridSpec.from_attrs(spec.to_attrs()) == spec
 
 
 def test_inside_points_with_a_grid_equals_winding_numbers():
@@ -146,7 +157,8 @@ def test_sdf_store_of_a_box(tmp_path):
     attrs = dict(store.attrs)
     assert attrs["samples"]["gaussian"]["sigmas"] == pytest.approx([0.005**0.5, 0.0005**0.5])
     assert attrs["samples"]["gaussian"]["preset"] == "deepsdf"
-    assert sum(attrs["samples"]["disn"]["band_counts"]) == 2048
+    assert sum(attrs["samples"]["disn"]["band_counts"]) <= 2048  # DISN loses a short last band's deficit
+    assert attrs["samples"]["occupancy"]["box"] == [-1.1, 1.1]  # unit_sphere: the unit ball's cube, padded
     assert attrs["provenance"]["stage"] == "sdf" and attrs["provenance"]["config"]["sdf"] == config["sdf"]
 
     # Same seed, same store.
@@ -154,6 +166,78 @@ def test_sdf_store_of_a_box(tmp_path):
     again = open_store(tmp_path / "again.zarr")
     for name in ("samples/gaussian/points", "samples/disn/sdf", "samples/occupancy/occupied"):
         assert np.array_equal(again[name][...], store[name][...])
+
+
+def _plate_with_leg() -> trimesh.Trimesh:
+    """A plate with one leg: unit-sphere normalized, its bounding box is centred off x = y = z."""
+    leg = trimesh.transformations.translation_matrix([0.4, -0.6, 0.25])
+    return trimesh.util.concatenate(
+        [trimesh.creation.box((1.0, 0.1, 0.6)), trimesh.creation.cylinder(0.05, 1.2, transform=leg)]
+    )
+
+
+def test_sdf_store_on_disns_box_of_an_off_centre_shape(tmp_path):
+    igl = pytest.importorskip("igl")
+    stores = _ingested(tmp_path, {"plate": _plate_with_leg()})
+    config = resolve_config({"sdf": {**SMALL_SDF, "grid": {"resolution": 65, "box": "disn"}}})
+    row = sdf_shape(stores["plate"], tmp_path / "sdf.zarr", config)
+    assert row["status"] == "ok"
+    ingest = open_store(stores["plate"])
+    v, f = ingest["mesh/vertices"][...].astype(np.float64), ingest["mesh/faces"][...]
+    lo, hi = v.min(axis=0), v.max(axis=0)
+    centre, half = (lo + hi) / 2, 0.6 * (hi - lo).max()
+    assert np.ptp(centre) > 0.1  # not on the diagonal: the case that used to raise
+    store = open_store(tmp_path / "sdf.zarr")
+    stored = store["grid/sdf"]
+    spec = GridSpec.from_attrs(dict(stored.attrs))
+    np.testing.assert_allclose(spec.origin, centre - half, atol=1e-12)
+    np.testing.assert_allclose(spec.corner, centre + half, atol=1e-12)
+    assert stored.attrs["lo"] == list(spec.origin) and dict(store.attrs)["grid"]["lo"] == list(spec.origin)
+    # The grid's values against libigl's exact distances at the nodes near the surface, and the
+    # sign against the winding number everywhere.
+    grid = stored[...]
+    nodes = spec.points()
+    exact, *_ = igl.signed_distance(nodes, v, f.astype(np.int64), igl.SIGNED_DISTANCE_TYPE_UNSIGNED)
+    exact = exact.reshape(grid.shape)
+    near = np.abs(exact) < 0.1
+    assert np.abs(np.abs(grid[near]) - np.abs(exact[near])).max() < 1e-4
+    assert np.array_equal(grid.reshape(-1) < 0, inside_points(v, f, nodes))
+    # DISN's samples are nodes of this grid, with its values; the iso mesh lies inside the box.
+    p = store["samples/disn/points"][...].astype(np.float64)
+    ijk = (p - spec.origin) / spec.spacing
+    assert np.abs(ijk - np.rint(ijk)).max() < 1e-3
+    i, j, k = np.rint(ijk).astype(int).T
+    values = store["samples/disn/sdf"][...]
+    exact_band = np.abs(values) < 0.1  # the stored grid rounds |sdf| >= 0.1 up to 2^-9 steps
+    assert np.array_equal(values[exact_band], grid[i, j, k][exact_band])
+    assert np.abs(values - grid[i, j, k]).max() < 2.0**-9
+    mv = store["mesh/vertices"][...]
+    assert np.all(mv >= spec.origin - 1e-6) and np.all(mv <= spec.corner + 1e-6)
+    np.testing.assert_allclose(mv.min(axis=0), lo, atol=0.02)  # iso 0.003, 65 nodes
+
+
+def test_occupancy_points_fill_onets_box_under_unit_cube(tmp_path):
+    # Occupancy Networks (scripts/sample_mesh.py, export_points): bounding box centred, longest
+    # side 1; points uniform in a cube of side 1 + points_padding (0.1). The same box, one
+    # independent draw of ONet's formula, and the same inside share.
+    dims = np.array([1.0, 0.6, 0.4])
+    stores = _ingested(tmp_path, {"box": trimesh.creation.box(2 * dims)}, normalization="unit_cube")
+    config = resolve_config(SMALL)
+    sdf_shape(stores["box"], tmp_path / "sdf.zarr", config)
+    store = open_store(tmp_path / "sdf.zarr")
+    n = 5000
+    points = store["samples/occupancy/points"][...].astype(np.float64)
+    inside = np.unpackbits(store["samples/occupancy/occupied"][...])[:n].astype(bool)
+    assert dict(store.attrs)["samples"]["occupancy"]["box"] == [-0.55, 0.55]
+    assert np.abs(points).max() <= 0.55 and np.abs(points).max() > 0.549
+    boxsize = 1 + 0.1
+    onet = boxsize * (np.random.RandomState(0).rand(n, 3) - 0.5)
+    onet_inside = np.all(np.abs(onet) < dims / 2, axis=1)
+    share = np.prod(dims) / boxsize**3  # 0.18
+    sigma = np.sqrt(share * (1 - share) / n)
+    assert abs(inside.mean() - share) < 4 * sigma and abs(onet_inside.mean() - share) < 4 * sigma
+    exact = np.all(np.abs(points) < dims / 2, axis=1)
+    assert np.mean(inside != exact) < 1e-3
 
 
 def test_open_sheet_is_quarantined_and_left_out_of_the_manifest(tmp_path):

@@ -303,6 +303,28 @@ def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monk
     assert hooks == [("pack/train.zarr", 7, True), ("pack/val.zarr", 7, False)]
 
 
+def test_the_project_seed_is_the_training_seed(tmp_path):
+    """The workflow passes the config's seed: another seed trains other weights, the same one the same."""
+    from recon.train.launch import train_processes
+
+    experiment = {"method": "toy", "train": _tc(steps=6, val_every=0, log_images_every=0)}
+
+    def weights(name, seed):
+        train_processes(experiment, ToyData(30), None, tmp_path / name, seed=seed, progress=False)
+        assert yaml.safe_load((tmp_path / name / "config.yaml").read_text())["train"]["seed"] == seed
+        return _weights(tmp_path / name)["model"]
+
+    a, b, c = weights("a", 3), weights("b", 3), weights("c", 4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(torch.equal(a[k], c[k]) for k in a)
+    pinned = {**experiment, "train": {**experiment["train"], "seed": 7}}
+    with pytest.raises(
+        ConfigError, match=r"train\.seed is 7, but the workflow trains with the config's seed \(3\)"
+    ):
+        train_processes(pinned, ToyData(30), None, tmp_path / "d", seed=3, progress=False)
+    assert not (tmp_path / "d").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # Configs and experiments
 
