@@ -17,11 +17,12 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 def run_snakemake(
-    workdir: Path, *args: str, env: Mapping[str, str] | None = None
+    workdir: Path, *args: str, env: Mapping[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run snakemake in ``workdir`` on the repository's workflow; fail the test on error.
 
-    ``env``: variables added to this process's environment for the run.
+    ``env``: variables added to this process's environment for the run. ``check=False``: return a
+    failed run (its ``returncode``, ``stdout`` and ``stderr``) instead of failing the test.
     """
     proc = subprocess.run(
         [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
@@ -31,8 +32,19 @@ def run_snakemake(
         timeout=900,
         env=None if env is None else {**os.environ, **env},
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
+
+
+def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen:
+    """Start snakemake in ``workdir`` on the repository's workflow in the background, output discarded."""
+    return subprocess.Popen(
+        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def make_workdir(tmp_path: Path, config: dict, sort_keys: bool = True) -> Path:

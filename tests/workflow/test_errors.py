@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 
 import pytest
 
 from recon.io.tables import read_tsv
-from tests.meshes import REPO
-from tests.pipeline import SNAKEMAKE, interrupt_when, make_workdir, run_snakemake
+from tests.pipeline import interrupt_when, make_workdir, run_snakemake, start_snakemake
 
 pytestmark = pytest.mark.workflow
 
 
-def _snakemake(workdir, *args):
-    return subprocess.run(
-        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_bad_config_names_key_value_and_type_in_a_few_lines(tmp_path):
     workdir = make_workdir(tmp_path, {"seed": "x", "ingest": {"normalisation": "unit_sphere"}})
-    proc = _snakemake(workdir, "-n", "ingest")
+    proc = run_snakemake(workdir, "-n", "ingest", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "seed: got 'x' (str); expected integer" in out
@@ -40,7 +28,7 @@ def test_source_folder_without_meshes_stops_the_run(tmp_path):
     (empty / "chairs").mkdir(parents=True)
     (empty / "chairs" / "notes.txt").write_text("no meshes here")
     workdir = make_workdir(tmp_path, {"source": {"kind": "folder", "path": str(empty)}})
-    proc = _snakemake(workdir, "--cores", "1", "ingest")
+    proc = run_snakemake(workdir, "--cores", "1", "ingest", check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert f"no mesh file in {empty}: expected <category>/**/<name>.<obj|off|ply|stl|glb> under it" in out
@@ -51,15 +39,10 @@ def test_hard_killed_run_unlocks_and_resumes_as_the_readme_says(tmp_path):
     """SIGKILL leaves Snakemake's lock: the rerun refuses, `--unlock` clears it, the rerun finishes."""
     workdir = make_workdir(tmp_path, {"demo": {"shapes_per_category": 1}})
     shapes = workdir / "results" / "ingest" / "shapes"
-    proc = subprocess.Popen(
-        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--cores", "1", "ingest"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_snakemake(workdir, "--cores", "1", "ingest")
     interrupt_when(proc, lambda: len(list(shapes.glob("*/*.zarr"))) >= 1, signal.SIGKILL)
 
-    refused = _snakemake(workdir, "--cores", "2", "ingest")
+    refused = run_snakemake(workdir, "--cores", "2", "ingest", check=False)
     assert refused.returncode != 0
     assert "Directory cannot be locked" in refused.stdout + refused.stderr
     run_snakemake(workdir, "--unlock")

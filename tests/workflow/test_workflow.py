@@ -20,7 +20,15 @@ import yaml
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
 from tests.meshes import BAD_MESHES, REPO, SMALL_SDF, SMALL_VOXELIZE, TEST_LIMITS
-from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, reversed_keys, run_snakemake
+from tests.pipeline import (
+    SNAKEMAKE,
+    file_bytes,
+    interrupt_when,
+    make_workdir,
+    reversed_keys,
+    run_snakemake,
+    start_snakemake,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -189,12 +197,7 @@ def test_killed_run_resumes_without_redoing_finished_shapes(tmp_path):
     """SIGTERM a real run half-way; the rerun keeps every finished store and ends like a clean run."""
     workdir = make_workdir(tmp_path, {"demo": {"shapes_per_category": 2}})
     shapes = workdir / "results" / "ingest" / "shapes"
-    proc = subprocess.Popen(
-        [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--cores", "1", "ingest"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_snakemake(workdir, "--cores", "1", "ingest")
     interrupt_when(proc, lambda: len(list(shapes.glob("*/*.zarr"))) >= 4, signal.SIGTERM)
     finished = {p: p.joinpath("zarr.json").stat().st_mtime_ns for p in shapes.glob("*/*.zarr")}
     assert 4 <= len(finished) < 12
