@@ -137,7 +137,7 @@ def read_mesh(
     """
     import trimesh
 
-    folder = folder if isinstance(folder, ShapeFolder) else ShapeFolder(folder)
+    folder = _folder(Path(base), folder)
     if not data:
         raise MeshLoadError("empty file (0 bytes)")
     file_type = file_type.lower()
