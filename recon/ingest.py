@@ -29,8 +29,9 @@ from tqdm import tqdm
 from recon.config import source_root
 from recon.data.sources import SourceShape, discover, select_shapes
 from recon.data.splits import SPLITS, assign_splits
-from recon.geometry.mesh_io import MeshLoadError, file_sha256, open_mesh, read_mesh
-from recon.geometry.normalize import normalization
+from recon.geometry.mesh_io import MeshLoadError, file_sha256, one_line, open_mesh, read_mesh
+from recon.geometry.mesh_limits import limit_reason
+from recon.geometry.normalize import normalization, out_of_range_reason
 from recon.geometry.quality import inspect_mesh, quarantine_reason
 from recon.geometry.references import ShapeFolder, dropped_note, find_references, shape_folder
 from recon.io.store import open_store, provenance, write_array, write_store
@@ -181,10 +182,22 @@ def measure_mesh(
         row["reason"] = str(err)
         return row, None, None
     # Materials are not read here, but a shape whose files name a file outside its folder
-    # (dropped from the render's copy) is flagged in the ledger.
-    row["note"] = dropped_note(find_references(path, shape_dir, fmt, data))
+    # (dropped from the render's copy) is flagged in the ledger. The render reads the same
+    # references, so a file whose references cannot be read is quarantined here.
     try:
-        vertices, faces = read_mesh(data, fmt, shape_dir, path.parent)
+        row["note"] = dropped_note(find_references(path, shape_dir, fmt, data))
+    except (ImportError, MemoryError):
+        raise  # the machine's problem, not the file's
+    except Exception as err:
+        row["reason"] = f"unreadable {fmt} file references: {type(err).__name__}: {one_line(err)}"
+        return row, None, None
+    # A file that declares or holds more than the limits (or whose header lies about its size)
+    # is refused before a reader allocates per its counts.
+    row["reason"] = limit_reason(data, fmt, ingest_cfg)
+    if row["reason"]:
+        return row, None, None
+    try:
+        vertices, faces = read_mesh(data, fmt, shape_dir, path.parent, int(limit_mb * 2**20))
     except MeshLoadError as err:
         row["reason"] = str(err)
         return row, None, None
@@ -196,7 +209,7 @@ def measure_mesh(
         return row, None, None
     report = inspect_mesh(vertices, faces, ingest_cfg["degenerate_area"])
     row.update(report)
-    row["reason"] = quarantine_reason(report, ingest_cfg["max_faces"])
+    row["reason"] = quarantine_reason(report, ingest_cfg["max_faces"], ingest_cfg["max_duplicate_fraction"])
     return row, vertices, faces
 
 
@@ -255,6 +268,10 @@ def ingest_shape(
     norm = None
     if row["status"] == "ok":
         norm = normalization(vertices, faces, ingest_cfg["normalization"], ingest_cfg["cube_padding"])
+        row["reason"] = out_of_range_reason(norm, vertices)
+        if row["reason"]:
+            norm, row["status"] = None, "quarantined"
+    if row["status"] == "ok":
         row.update(
             norm_method=norm.method, norm_center=[float(c) for c in norm.center], norm_scale=norm.scale
         )

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -26,12 +27,23 @@ import numpy as np
 
 from recon.geometry.references import OutsideFolderError, ShapeFolder, open_in_folder
 
-__all__ = ["FolderResolver", "MeshLoadError", "file_sha256", "load_mesh", "open_mesh", "read_mesh"]
+__all__ = [
+    "FolderResolver",
+    "MeshLoadError",
+    "file_sha256",
+    "load_mesh",
+    "one_line",
+    "open_mesh",
+    "read_mesh",
+]
 
 
 class MeshLoadError(Exception):
     """A mesh file that cannot be read; ``str(err)`` is the one-line reason for the ledger."""
 
+
+#: NumPy's warning when its text parser stops before the end (``np.fromstring``): a token that is no number.
+_PARTIAL_PARSE = "string or file could not be read to its end"
 
 #: Ledger reason of a mesh file that leads (through a symlink) outside its shape folder.
 MESH_OUTSIDE = "mesh file outside the shape folder"
@@ -47,7 +59,8 @@ def file_sha256(source: Path | str | BinaryIO, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def one_line(text: object, limit: int = 200) -> str:
+    """``str(text)`` on one line (blanks collapsed), cut to ``limit`` characters: a ledger reason's detail."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -87,17 +100,26 @@ class FolderResolver:
     Args:
         folder: the shape's folder.
         base: the folder names are relative to (the mesh file's folder).
+        max_bytes: the largest file served (a GLB's external buffer); a larger one raises
+            :class:`MeshLoadError` unread. None = no limit.
 
     A name that leads outside raises :class:`recon.geometry.references.OutsideFolderError`
     before anything outside is touched.
     """
 
-    def __init__(self, folder: ShapeFolder, base: Path | str) -> None:
+    def __init__(self, folder: ShapeFolder, base: Path | str, max_bytes: int | None = None) -> None:
         self.folder = folder
         self.base = os.path.abspath(base)
+        self.max_bytes = max_bytes
 
     def get(self, name: str) -> bytes:
         with open_in_folder(self.folder, name, self.base) as f:
+            size = os.fstat(f.fileno()).st_size
+            if self.max_bytes is not None and size > self.max_bytes:
+                raise MeshLoadError(
+                    f"absurdly large: the file names {one_line(name, 80)} of {size / 2**20:.1f} MB "
+                    f"> ingest.max_file_mb = {self.max_bytes / 2**20:g}"
+                )
             return f.read()
 
     __getitem__ = get
@@ -106,7 +128,7 @@ class FolderResolver:
         raise PermissionError("a dataset folder is read only")
 
     def namespaced(self, namespace: str) -> FolderResolver:
-        return FolderResolver(self.folder, os.path.join(self.base, namespace))
+        return FolderResolver(self.folder, os.path.join(self.base, namespace), self.max_bytes)
 
     def keys(self):
         return iter(())
@@ -115,8 +137,24 @@ class FolderResolver:
         return False
 
 
+def _rows(array, dtype, name: str) -> np.ndarray:
+    """``array`` as (N, 3) of ``dtype`` (None = empty); a ``ValueError`` naming ``name`` otherwise."""
+    if array is None:
+        return np.zeros((0, 3), dtype=dtype)
+    array = np.asarray(array)
+    if array.size == 0:
+        return np.zeros((0, 3), dtype=dtype)
+    if array.ndim != 2 or array.shape[1] != 3:
+        raise ValueError(f"{name} of shape {array.shape}, expected (N, 3)")
+    return array.astype(dtype)
+
+
 def read_mesh(
-    data: bytes, file_type: str, folder: ShapeFolder | Path | str, base: Path | str
+    data: bytes,
+    file_type: str,
+    folder: ShapeFolder | Path | str,
+    base: Path | str,
+    max_bytes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a triangle mesh from a file's bytes.
 
@@ -125,6 +163,7 @@ def read_mesh(
         file_type: format (obj, off, ply, stl, glb).
         folder: the shape's folder: the only place names in the file may lead.
         base: the folder relative names start from (the mesh file's folder).
+        max_bytes: the largest file the mesh may name (``ingest.max_file_mb``); None = no limit.
 
     Returns:
         ``vertices`` (V, 3) float64 and ``faces`` (F, 3) int64 (polygons triangulated by
@@ -141,26 +180,37 @@ def read_mesh(
     if not data:
         raise MeshLoadError("empty file (0 bytes)")
     file_type = file_type.lower()
-    resolver = FolderResolver(folder, base)
+    if file_type == "obj" and b"\0" in data:
+        # trimesh guesses an encoding (UTF-16 read as text), Blender's importer reads bytes: the two
+        # would see different meshes. OBJ is a text format; no exporter writes NUL bytes.
+        raise MeshLoadError("unreadable obj file: NUL bytes (UTF-16 or binary data, not OBJ text)")
+    resolver = FolderResolver(folder, base, max_bytes)
     try:
-        loaded = trimesh.load(
-            io.BytesIO(data), file_type=file_type, process=False, skip_materials=True, resolver=resolver
-        )
+        with warnings.catch_warnings():
+            # NumPy's text parser, which trimesh's OBJ and STL readers use, stops at the first
+            # token that is no number and only warns: the rest of the file would be lost silently.
+            warnings.filterwarnings("error", _PARTIAL_PARSE, DeprecationWarning)
+            loaded = trimesh.load(
+                io.BytesIO(data), file_type=file_type, process=False, skip_materials=True, resolver=resolver
+            )
         if isinstance(loaded, trimesh.Scene):
             if not loaded.geometry:
                 raise MeshLoadError(f"unreadable {file_type} file: no geometry found")
             loaded = loaded.to_geometry()  # concatenated, node transforms applied
+        # A Trimesh, or a PointCloud for a file with vertices but no faces. A malformed file can
+        # leave ragged or oddly shaped arrays here (a truncated OBJ's last vertex): still the file's fault.
+        vertices = _rows(getattr(loaded, "vertices", None), np.float64, "vertices")
+        faces = _rows(getattr(loaded, "faces", None), np.int64, "faces")
     except OutsideFolderError as err:
         raise MeshLoadError(
-            f"{file_type} file names a file outside the shape folder: {_one_line(err)}"
+            f"{file_type} file names a file outside the shape folder: {one_line(err)}"
         ) from err
     except (MeshLoadError, ImportError, MemoryError):
         raise  # a missing package or memory is the machine's problem, not the file's
+    except DeprecationWarning as err:
+        raise MeshLoadError(f"unreadable {file_type} file: a number that does not parse") from err
     except Exception as err:  # trimesh raises many types for malformed files
-        raise MeshLoadError(f"unreadable {file_type} file: {type(err).__name__}: {_one_line(err)}") from err
-    # A Trimesh, or a PointCloud for a file with vertices but no faces.
-    vertices = np.asarray(getattr(loaded, "vertices", np.zeros((0, 3))), dtype=np.float64).reshape(-1, 3)
-    faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64).reshape(-1, 3)
+        raise MeshLoadError(f"unreadable {file_type} file: {type(err).__name__}: {one_line(err)}") from err
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise MeshLoadError(f"unreadable {file_type} file: face indices outside 0..{len(vertices) - 1}")
     return vertices, faces

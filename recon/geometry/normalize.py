@@ -26,7 +26,7 @@ import numpy as np
 
 from recon.geometry.quality import face_areas
 
-__all__ = ["HALF_EXTENT", "Normalization", "normalization"]
+__all__ = ["HALF_EXTENT", "Normalization", "normalization", "out_of_range_reason"]
 
 #: Half the side of the cube ``[-h, h]^3`` each method fits the surface into: the unit ball fits
 #: [-1, 1]^3; the unit cube is [-0.5, 0.5]^3 (GenRe's and Occupancy Networks' voxel box). The
@@ -113,3 +113,26 @@ def normalization(
         side = float((hi - lo).max())
         return Normalization(method, (lo + hi) / 2.0, 1.0 / (side * (1.0 + padding)))
     raise ValueError(f"unknown normalization {method!r} (expected unit_sphere or unit_cube)")
+
+
+def out_of_range_reason(norm: Normalization, vertices: np.ndarray) -> str | None:
+    """Why a finite mesh has no usable canonical frame, or None.
+
+    Coordinates near float64's limit (``1e308``) overflow the surface area or the radius, and
+    a vertex far from the surface (one no face uses) overflows once scaled and stored as
+    float32: the frame or the stored vertices are not finite. One line, for the ledger.
+
+    Args:
+        norm: the mesh's :func:`normalization`.
+        vertices: (V, 3) float64, the raw vertices (all of them: every one is stored).
+    """
+    with np.errstate(all="ignore"):
+        frame_ok = np.isfinite(norm.center).all() and np.isfinite(norm.scale) and norm.scale > 0
+        if frame_ok:
+            moved = norm.apply(vertices).astype(np.float32)  # as stored
+            bad = int((~np.isfinite(moved).all(axis=1)).sum())
+            if not bad:
+                return None
+            return f"coordinates out of range: {bad} vertices overflow float32 in the canonical frame"
+    extent = float(np.abs(vertices).max()) if len(vertices) else 0.0
+    return f"coordinates out of range: no finite canonical frame (|coordinate| up to {extent:.3g})"

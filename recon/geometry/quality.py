@@ -145,14 +145,36 @@ def inspect_mesh(vertices: np.ndarray, faces: np.ndarray, degenerate_area: float
     return report
 
 
-def quarantine_reason(report: Mapping, max_faces: int) -> str | None:
-    """The one-line reason to quarantine a shape measured by :func:`inspect_mesh`, or None if usable."""
+def quarantine_reason(report: Mapping, max_faces: int, max_duplicate_fraction: float = 1.0) -> str | None:
+    """The one-line reason to quarantine a shape measured by :func:`inspect_mesh`, or None if usable.
+
+    Args:
+        report: :func:`inspect_mesh`'s report.
+        max_faces: ``ingest.max_faces``.
+        max_duplicate_fraction: ``ingest.max_duplicate_fraction``: the largest share of faces that
+            may repeat another face's corners. Double-sided meshes (every triangle twice) reach
+            0.5; a mesh stacked in place many times (a glTF node tree instancing one mesh
+            thousands of times) comes near 1, and every query near its surface then visits
+            every copy: the SDF's winding numbers take hours at any grid size.
+    """
     if report["faces"] == 0:
         return f"no faces ({report['vertices']} vertices)"
     if report["nonfinite_vertices"]:
         return f"{report['nonfinite_vertices']} vertices with NaN or infinite coordinates"
     if report["faces"] > max_faces:
         return f"absurdly large: {report['faces']} faces > ingest.max_faces = {max_faces}"
+    if report["bbox_min"] is not None:
+        lo, hi = np.asarray(report["bbox_min"]), np.asarray(report["bbox_max"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflow = not np.isfinite(np.sum((hi - lo) ** 2)) or not np.isfinite(report["surface_area"])
+        if overflow:  # areas and lengths overflow float64: every measure (and the frame) is meaningless
+            largest = float(np.abs(np.concatenate([lo, hi])).max())
+            return f"coordinates out of range: lengths overflow float64 (|coordinate| up to {largest:.3g})"
     if report["degenerate_faces"] == report["faces"] or not report["surface_area"] > 0:
         return f"zero surface area (all {report['faces']} faces degenerate)"
+    if report["duplicate_faces"] > max_duplicate_fraction * report["faces"]:
+        return (
+            f"stacked copies: {report['duplicate_faces']} of {report['faces']} faces repeat another "
+            f"face's corners (> ingest.max_duplicate_fraction = {max_duplicate_fraction})"
+        )
     return None

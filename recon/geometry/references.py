@@ -585,11 +585,12 @@ def _glb_names(data: bytes) -> list[tuple[str, str]]:
         return []
     try:
         header = json.loads(data[20 : 20 + length])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: no reader gets further
         return []
     names = []
     for section in ("buffers", "images"):
-        for entry in header.get(section, []) if isinstance(header, dict) else []:
+        entries = header.get(section, []) if isinstance(header, dict) else []
+        for entry in entries if isinstance(entries, list) else []:
             uri = entry.get("uri") if isinstance(entry, dict) else None
             if isinstance(uri, str) and not uri.startswith("data:"):
                 names.append((f"{section} uri", uri))

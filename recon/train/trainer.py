@@ -79,6 +79,7 @@ __all__ = [
     "step_batch",
     "train",
     "train_from_files",
+    "train_step",
 ]
 
 log = logging.getLogger(__name__)
@@ -448,6 +449,74 @@ def _to_device(obj, device, non_blocking: bool = False):
     return obj
 
 
+def train_step(
+    method: Method,
+    model,
+    batch: dict,
+    config: Any,
+    optimizer,
+    scheduler,
+    params,
+    grad_clip: float,
+    autocast,
+    where: str = "",
+):
+    """One optimization step: loss, backward, gradient norm (clipped when ``grad_clip`` > 0), update.
+
+    Args:
+        method, model, batch, config: what :meth:`Method.loss` takes (``model`` may be wrapped in DDP).
+        optimizer, scheduler: stepped once each.
+        params: the trained parameters (for the gradient norm).
+        grad_clip: ``train.grad_clip``; 0 = measure the norm only.
+        autocast: a callable giving the mixed-precision context (or a null context).
+        where: the step, for the error message.
+
+    Returns:
+        ``(loss, scalars, grad_norm)``: the loss tensor, the method's scalars and the norm tensor.
+
+    Raises:
+        FloatingPointError: the loss is not finite (nothing is updated).
+    """
+    import torch
+
+    with autocast():
+        loss, scalars = method.loss(model, batch, config)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} {where}".strip())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    else:
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    optimizer.step()
+    scheduler.step()
+    return loss, scalars, grad_norm
+
+
+def _materialize(model, method: Method, config: Any, dataset, device) -> None:
+    """Give lazy modules (``nn.LazyLinear``) their shapes before the optimizer and DDP see them.
+
+    A model with uninitialized parameters (3D-R2N2's encoder sizes its linear layer from the
+    images it first sees) runs one forward pass, in eval mode and without gradients, on the
+    training set's first item; DistributedDataParallel refuses uninitialized parameters. Every
+    process and a single-process run do the same, under the initial-weights seed, so the weights
+    depend on the seed only. Models without lazy modules are left untouched.
+    """
+    import torch
+    from torch.nn.parameter import UninitializedParameter
+
+    if not any(isinstance(p, UninitializedParameter) for p in model.parameters()):
+        return
+    from recon.data.loader import collate
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        method.loss(model, _to_device(collate([dataset[0]]), device), config)
+    model.train(was_training)
+
+
 def _dataset(source, method: Method, config: Any, seed: int, train: bool):
     """A packed store path as the method's dataset over it (:meth:`Method.dataset`); a dataset as is."""
     if source is None:
@@ -662,6 +731,7 @@ def _train(
     # Initial weights depend on the seed only (not on the rank or a checkpoint).
     _seed_all(stable_int(tc.seed, "train", "init", bits=63))
     model = method.build(model_config).to(device)
+    _materialize(model, method, model_config, train_ds, device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
@@ -821,18 +891,18 @@ def _train(
             for batch in loader:
                 batch = _to_device(batch, device, non_blocking=True)
                 lr = optimizer.param_groups[0]["lr"]
-                with autocast():
-                    loss, scalars = method.loss(model, batch, model_config)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss is {loss.item()} at step {step + 1} (epoch {epoch})")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.grad_clip > 0:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
-                else:
-                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-                optimizer.step()
-                scheduler.step()
+                loss, scalars, grad_norm = train_step(
+                    method,
+                    model,
+                    batch,
+                    model_config,
+                    optimizer,
+                    scheduler,
+                    params,
+                    tc.grad_clip,
+                    autocast,
+                    where=f"at step {step + 1} (epoch {epoch})",
+                )
                 step += 1
                 acc.add({**scalars, "loss": loss.item(), "grad_norm": float(grad_norm)})
 

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from recon.config import resolve_config, source_root
+from recon.geometry.mesh_limits import ingest_mem_mb
+from recon.io.tables import read_tsv
 from tests.meshes import REPO, SMALL_SDF
 from tests.pipeline import SNAKEMAKE, file_bytes, interrupt_when, make_workdir, run_snakemake
 from tests.workflow.slurm_cluster import ClusterUnavailable, SlurmCluster
@@ -126,8 +129,15 @@ def test_slurm_run_is_byte_identical_to_a_local_run_despite_a_memory_kill(cluste
     ingest = [c for c in calls if "group_ingest_shapes" in c]
     sdf = [c for c in calls if "group_sdf_shapes" in c]
     assert len(ingest) == 1 and "--cpus-per-task=2" in ingest[0], calls
-    # 4 x 4000 MB on a node of 2 CPUs and 8000 MB per group job: 2 side by side, 2 rounds of 5 min.
-    assert " --mem 8000 " in ingest[0] and " -t 10 " in ingest[0], ingest
+    # 4 jobs on a node of 2 CPUs: 2 side by side, 2 rounds of 5 min; each job asks the memory its
+    # mesh file's size gives (recon.geometry.mesh_limits.ingest_mem_mb), the group the sum of a round.
+    config = resolve_config(CONFIG)
+    root = workdir / source_root(config)
+    meshes = [root / r["source_path"] for r in read_tsv(workdir / "results" / "ingest" / "sources.tsv")]
+    asks = sorted(ingest_mem_mb(p.stat().st_size / 2**20, config["ingest"]) for p in meshes)
+    mem = int(re.search(r"--mem (\d+)", ingest[0]).group(1))
+    assert len(asks) == 4 and asks[0] + asks[1] <= mem <= asks[-2] + asks[-1] < 1000, (asks, ingest)
+    assert " -t 10 " in ingest[0], ingest
     assert [re.search(r"--mem (\d+)", c).group(1) for c in sdf] == ["300", "6000"], sdf
     # The two render batches (one per category, 2 shapes, 2 threads each) in one job, one after
     # the other: 2 x (10 + 2 x 3) minutes.

@@ -1,4 +1,12 @@
 # Ingest: raw meshes -> per-shape checks and canonical frame -> ledger and manifest.
+from recon.geometry.mesh_limits import ingest_mem_mb
+
+
+def ingest_mem(wildcards, input, attempt):
+    """MB of an ingest job: grows with the mesh file, and the ingest limits cap what the file may
+    hold (recon.geometry.mesh_limits.ingest_mem_mb, measured by bench/bench_ingest_memory.py).
+    """
+    return ingest_mem_mb(input.size_mb, config["ingest"]) * attempt
 
 
 rule demo_dataset:
@@ -53,7 +61,7 @@ rule ingest_shape:
         "../../envs/geometry.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=ingest_mem,
         runtime=lambda wc, attempt: 5 * attempt,
     params:
         row=get_source_row,

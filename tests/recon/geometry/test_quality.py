@@ -86,3 +86,16 @@ def test_tiny_but_valid_mesh_is_not_degenerate():
     box = trimesh.creation.box((1e-4, 1e-4, 1e-4))
     r = inspect_mesh(box.vertices, box.faces)
     assert r["degenerate_faces"] == 0 and quarantine_reason(r, 100) is None
+
+
+def test_a_mesh_stacked_in_place_is_quarantined_but_a_double_sided_one_is_not():
+    ico = trimesh.creation.icosphere(1)  # 80 faces
+    double = inspect_mesh(ico.vertices, np.vstack([ico.faces, ico.faces[:, ::-1]]))
+    assert double["duplicate_faces"] == 80
+    assert quarantine_reason(double, 1000, max_duplicate_fraction=0.5) is None
+    stacked = inspect_mesh(ico.vertices, np.tile(ico.faces, (3, 1)))
+    assert stacked["duplicate_faces"] == 160
+    assert quarantine_reason(stacked, 1000, max_duplicate_fraction=0.5) == (
+        "stacked copies: 160 of 240 faces repeat another face's corners "
+        "(> ingest.max_duplicate_fraction = 0.5)"
+    )
