@@ -29,7 +29,7 @@ from tqdm import tqdm
 from recon.config import source_root
 from recon.data.sources import SourceShape, discover, select_shapes
 from recon.data.splits import SPLITS, assign_splits
-from recon.geometry.mesh_io import MeshLoadError, file_sha256, one_line, open_mesh, read_mesh
+from recon.geometry.mesh_io import MeshLoadError, file_sha256, one_line, open_mesh, printable, read_mesh
 from recon.geometry.mesh_limits import limit_reason
 from recon.geometry.normalize import normalization, out_of_range_reason
 from recon.geometry.quality import inspect_mesh, quarantine_reason
@@ -265,6 +265,9 @@ def ingest_shape(
         source_format=source_format,
         status="quarantined" if row["reason"] else "ok",
     )
+    for key in ("reason", "note"):  # names from the files: any bytes
+        if row.get(key):
+            row[key] = printable(row[key])
     norm = None
     if row["status"] == "ok":
         norm = normalization(vertices, faces, ingest_cfg["normalization"], ingest_cfg["cube_padding"])

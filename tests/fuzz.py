@@ -614,8 +614,27 @@ def _render_jobs(names: list[str], out: Path, config: dict, batch: int) -> list[
     return failed
 
 
+def _ledger_job(seed: int, count: int, out: Path, ingest_dir: Path) -> None:
+    """:func:`recon.ingest.build_ledger` over the cases' stores (``results/ingest/*.tsv``)."""
+    from recon.ingest import SOURCE_COLUMNS, build_ledger
+    from recon.io.tables import write_tsv
+
+    results = out / "results" / "ingest"
+    stores = [ingest_dir / f"{case.name}.zarr" for case in fuzz_cases(seed, count)]
+    stores = [store for store in stores if store.exists()]  # a crashed ingest job is counted already
+    rows = [{"category": "fuzz", "shape_id": store.stem, "split": "train"} for store in stores]
+    write_tsv(results / "sources.tsv", rows, SOURCE_COLUMNS)
+    build_ledger(
+        results / "sources.tsv",
+        stores,
+        results / "ledger.tsv",
+        results / "manifest.tsv",
+        results / "summary.tsv",
+    )
+
+
 def run(seed: int, count: int, out: Path, stages: tuple[str, ...], render_batch: int = 20) -> dict:
-    """The long fuzz run: ``count`` cases through ingest, then the accepted ones through ``stages``.
+    """The long fuzz run: ``count`` cases through ingest and the ledger, the accepted ones through ``stages``.
 
     Every stage job is the function its workflow rule calls, on one shape (render: one Blender
     process per batch of shapes). A job that raises (or, for render, whose process dies) is a
@@ -647,8 +666,13 @@ def run(seed: int, count: int, out: Path, stages: tuple[str, ...], render_batch:
             accepted.append(case.name)
         else:
             counts["quarantined"][(case.kind, reason_kind(row["reason"]))] += 1
-    counts["seconds"] = {"ingest": time.monotonic() - started}
     ingest_dir = out / "results" / "ingest" / "shapes" / "fuzz"
+    try:  # the ledger job: every shape's row, whatever bytes its reason or note quotes
+        _ledger_job(seed, count, out, ingest_dir)
+    except Exception as err:
+        counts["crashed"]["ledger"] += 1
+        counts["crashes"].append(("all", "ledger", f"{type(err).__name__}: {err}"))
+    counts["seconds"] = {"ingest": time.monotonic() - started}
     if "sdf" in stages:
         from recon.sdf.stage import sdf_shape
 

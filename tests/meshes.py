@@ -66,6 +66,26 @@ SMALL_SDF = {
 }
 
 
+def ingest_file(path: Path, store: Path, config: dict, fmt: str | None = None) -> dict:
+    """Ingest one mesh file, its own folder the shape's folder, into ``store``; returns the ledger row.
+
+    ``config``: a resolved config (its ``ingest`` section is what counts); ``fmt``: the format
+    (None = the suffix).
+    """
+    from recon.ingest import ingest_shape
+
+    return ingest_shape(
+        path,
+        store,
+        category="c",
+        category_name="c",
+        shape_id=path.stem,
+        source_path=path.name,
+        source_format=fmt or path.suffix.lstrip("."),
+        config=config,
+    )
+
+
 def ingest_source(root: Path, shape, store: Path, config: dict | None = None) -> dict:
     """Ingest one discovered :class:`recon.data.sources.SourceShape` of ``root`` into ``store``."""
     from recon.config import resolve_config

@@ -59,9 +59,19 @@ def file_sha256(source: Path | str | BinaryIO, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def printable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: undecodable bytes of a name (lone surrogates, as
+    ``os.fsdecode`` leaves them) written ``\\xNN``. Ledger lines, logs and attributes must encode."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no decoder made: keep it as its escape
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def one_line(text: object, limit: int = 200) -> str:
-    """``str(text)`` on one line (blanks collapsed), cut to ``limit`` characters: a ledger reason's detail."""
-    text = " ".join(str(text).split())
+    """``str(text)`` on one line (blanks collapsed, :func:`printable`), cut to ``limit`` characters:
+    a ledger reason's detail."""
+    text = " ".join(printable(str(text)).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

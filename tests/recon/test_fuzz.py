@@ -16,7 +16,8 @@ import pytest
 
 from recon.config import resolve_config
 from recon.geometry.references import find_references
-from recon.ingest import ingest_shape
+from recon.ingest import SOURCE_COLUMNS, build_ledger
+from recon.io.tables import read_tsv, write_tsv
 from tests.fuzz import (
     MUTATIONS,
     SEED_FILES,
@@ -29,7 +30,7 @@ from tests.fuzz import (
     run,
     write_case,
 )
-from tests.meshes import REPO
+from tests.meshes import REPO, ingest_file, write_obj
 
 CASES = 300
 
@@ -122,16 +123,7 @@ def test_regression_file_is_quarantined_with_its_reason(tmp_path, name):
     config = resolve_config({"source": {"kind": "folder", "path": str(source.parent)}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        row = ingest_shape(
-            source,
-            tmp_path / "s.zarr",
-            category="fuzz",
-            category_name="fuzz",
-            shape_id=source.stem,
-            source_path=name,
-            source_format=source.suffix.lstrip("."),
-            config=config,
-        )
+        row = ingest_file(source, tmp_path / "s.zarr", config)
     assert row["status"] == "quarantined"
     assert row["reason"].startswith(REGRESSIONS[name]), row["reason"]
 
@@ -150,16 +142,7 @@ def test_a_failure_of_the_machine_still_stops_the_job(tmp_path, monkeypatch, err
         source = write_case(fuzz_cases(0, 1)[0], tmp_path / "shape")  # any file: the scan runs on all
     config = resolve_config({"source": {"kind": "folder", "path": str(source.parent)}})
     with pytest.raises(error, match="the machine"):
-        ingest_shape(
-            source,
-            tmp_path / "s.zarr",
-            category="fuzz",
-            category_name="fuzz",
-            shape_id="s",
-            source_path=source.name,
-            source_format=source.suffix.lstrip("."),
-            config=config,
-        )
+        ingest_file(source, tmp_path / "s.zarr", config)
     assert not (tmp_path / "s.zarr").exists()
 
 
@@ -183,3 +166,24 @@ def test_the_long_run_carries_accepted_shapes_through_sdf_render_and_voxelize(tm
         assert len(list((results / stage / "fuzz").glob("*.zarr"))) == counts["accepted"]
     assert len(list((results / "render" / "fuzz").glob("batch*/*.zarr"))) == counts["accepted"]
     assert "crashed jobs: 0" in report(counts)
+
+
+def test_a_name_of_any_bytes_reaches_the_ledger_as_text(tmp_path):
+    """Found by the fuzzer (an ``.mtl`` naming ``map_Kd \\xff\\xfe\\xfd.png``): the note quoted the name
+    with lone surrogates, which no UTF-8 log, ledger or test report could write."""
+    folder = tmp_path / "shape"
+    write_obj(folder / "model.obj", [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 1, 2], [0, 1, 3]])
+    (folder / "model.obj").write_bytes(b"mtllib model.mtl\n" + (folder / "model.obj").read_bytes())
+    (folder / "model.mtl").write_bytes(b"newmtl a\nKd 1 0 0\nmap_Kd \xff\xfe\xfd.png\n")
+    config = resolve_config({"source": {"kind": "folder", "path": str(tmp_path)}})
+    row = ingest_file(folder / "model.obj", tmp_path / "s.zarr", config)
+    assert row["status"] == "ok"
+    assert row["note"].endswith("(map_Kd \\xff\\xfe\\xfd.png)"), row["note"]
+    row["note"].encode("utf-8")
+    write_tsv(
+        tmp_path / "sources.tsv", [{"category": "c", "shape_id": "model", "split": "train"}], SOURCE_COLUMNS
+    )
+    build_ledger(
+        tmp_path / "sources.tsv", [tmp_path / "s.zarr"], *(tmp_path / n for n in ("l.tsv", "m.tsv", "s.tsv"))
+    )
+    assert read_tsv(tmp_path / "l.tsv")[0]["note"] == row["note"]

@@ -10,7 +10,7 @@ from recon.config import resolve_config
 from recon.ingest import build_ledger, ingest_shape, scan_sources
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
-from tests.meshes import BAD_MESHES, TEST_LIMITS, ingest_source
+from tests.meshes import BAD_MESHES, TEST_LIMITS, ingest_file, ingest_source
 
 
 def _config(**ingest):
@@ -19,25 +19,12 @@ def _config(**ingest):
     )
 
 
-def _ingest(path, store, config, fmt=None):
-    return ingest_shape(
-        path,
-        store,
-        category="c",
-        category_name="c",
-        shape_id=path.stem,
-        source_path=path.name,
-        source_format=fmt or path.suffix.lstrip("."),
-        config=config,
-    )
-
-
 @pytest.mark.parametrize("kind", sorted(BAD_MESHES))
 def test_each_bad_kind_is_quarantined_with_its_reason(tmp_path, kind):
     name, writer, reason = BAD_MESHES[kind]
     path = tmp_path / name
     writer(path)
-    row = _ingest(path, tmp_path / "s.zarr", _config())
+    row = ingest_file(path, tmp_path / "s.zarr", _config())
     assert row["status"] == "quarantined"
     assert row["reason"].startswith(reason)
     assert "\n" not in row["reason"]
@@ -50,7 +37,7 @@ def test_each_bad_kind_is_quarantined_with_its_reason(tmp_path, kind):
 def test_too_large_file_is_not_loaded(tmp_path):
     path = tmp_path / "big.obj"
     trimesh.creation.icosphere(3).export(path)
-    row = _ingest(path, tmp_path / "s.zarr", _config(max_file_mb=0.01, max_faces=10**6))
+    row = ingest_file(path, tmp_path / "s.zarr", _config(max_file_mb=0.01, max_faces=10**6))
     assert (
         row["reason"].startswith("absurdly large file: 0.") and "> ingest.max_file_mb = 0.01" in row["reason"]
     )
@@ -58,7 +45,7 @@ def test_too_large_file_is_not_loaded(tmp_path):
 
 
 def test_missing_file_is_quarantined(tmp_path):
-    row = _ingest(tmp_path / "gone.obj", tmp_path / "s.zarr", _config())
+    row = ingest_file(tmp_path / "gone.obj", tmp_path / "s.zarr", _config())
     assert (row["status"], row["reason"], row["source_sha256"]) == ("quarantined", "file not found", None)
 
 
@@ -68,7 +55,7 @@ def test_good_shape_store(tmp_path, method):
     mesh.apply_translation([3.0, 4.0, 5.0])
     path = tmp_path / "box.ply"
     mesh.export(path)
-    row = _ingest(path, tmp_path / "s.zarr", _config(normalization=method))
+    row = ingest_file(path, tmp_path / "s.zarr", _config(normalization=method))
     assert row["status"] == "ok" and row["reason"] is None
     assert (row["vertices"], row["faces"], row["components"], row["watertight"]) == (8, 12, 1, True)
     store = open_store(tmp_path / "s.zarr")
@@ -162,7 +149,7 @@ def test_a_reference_out_of_the_folder_is_noted_and_the_shape_stays_ok(tmp_path)
     text = trimesh.exchange.obj.export_obj(trimesh.creation.box())
     (shape / "box.obj").write_text("mtllib ../../secret.mtl\nmtllib box.mtl\n" + text)
     (shape / "box.mtl").write_text("newmtl a\nKd 0 0 1\nmap_Kd /etc/shadow\nmap_Ka gone.png\n")
-    row = _ingest(shape / "box.obj", tmp_path / "s.zarr", _config())
+    row = ingest_file(shape / "box.obj", tmp_path / "s.zarr", _config())
     assert (row["status"], row["reason"], row["faces"]) == ("ok", None, 12)
     assert row["note"] == (
         f"{OUTSIDE_NOTE} (mtllib ../../secret.mtl, map_Kd /etc/shadow); "
@@ -176,7 +163,7 @@ def test_a_mesh_file_out_of_the_folder_is_quarantined_unread(tmp_path):
     trimesh.creation.box().export(tmp_path / "private.obj")
     (tmp_path / "meshes").mkdir()
     (tmp_path / "meshes" / "box.obj").symlink_to(tmp_path / "private.obj")
-    row = _ingest(tmp_path / "meshes" / "box.obj", tmp_path / "s.zarr", _config())
+    row = ingest_file(tmp_path / "meshes" / "box.obj", tmp_path / "s.zarr", _config())
     assert (row["status"], row["reason"]) == ("quarantined", "mesh file outside the shape folder")
     assert row["source_sha256"] is None and row["source_bytes"] is None
 
@@ -199,5 +186,5 @@ def test_the_shape_folder_of_shapenet_v2_holds_its_images(tmp_path):
         assert open_store(store).attrs["shape"]["folder"] == r["source_folder"]
     # The same files judged from the mesh's own folder: ../images/ is outside it.
     textured = next(r for r in rows if (root / r["source_folder"] / "images").is_dir())
-    row = _ingest(root / textured["source_path"], tmp_path / "strict.zarr", _config())
+    row = ingest_file(root / textured["source_path"], tmp_path / "strict.zarr", _config())
     assert row["note"] == "material path outside the shape folder: dropped (map_Kd ../images/texture0.png)"

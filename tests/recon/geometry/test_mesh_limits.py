@@ -30,8 +30,7 @@ from recon.geometry.mesh_limits import (
     limit_reason,
     obj_counts,
 )
-from recon.ingest import ingest_shape
-from tests.meshes import REPO
+from tests.meshes import REPO, ingest_file
 
 LIMITS = resolve_config({})["ingest"]
 
@@ -439,16 +438,7 @@ def test_every_reason_has_a_known_prefix(box_glb):
 
 def _ingest(path: Path, store: Path, fmt: str, ingest: dict) -> dict:
     config = resolve_config({"source": {"kind": "folder", "path": "unused"}, "ingest": ingest})
-    return ingest_shape(
-        path,
-        store,
-        category="c",
-        category_name="c",
-        shape_id=path.stem,
-        source_path=path.name,
-        source_format=fmt,
-        config=config,
-    )
+    return ingest_file(path, store, config, fmt)
 
 
 @pytest.mark.parametrize(
