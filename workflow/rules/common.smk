@@ -281,3 +281,12 @@ def get_evaluate_tables(wildcards):
         split=config["evaluate"]["split"],
         preset=config["evaluate"]["presets"],
     )
+
+
+def ingest_mem(wildcards, input, attempt):
+    """MB of an ingest job: grows with the mesh file, and the ingest limits cap what the file may
+    hold (recon.geometry.mesh_limits.ingest_mem_mb, measured by bench/bench_ingest_memory.py).
+    """
+    from recon.geometry.mesh_limits import ingest_mem_mb
+
+    return ingest_mem_mb(input.size_mb, config["ingest"]) * attempt

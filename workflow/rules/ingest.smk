@@ -1,12 +1,4 @@
 # Ingest: raw meshes -> per-shape checks and canonical frame -> ledger and manifest.
-from recon.geometry.mesh_limits import ingest_mem_mb
-
-
-def ingest_mem(wildcards, input, attempt):
-    """MB of an ingest job: grows with the mesh file, and the ingest limits cap what the file may
-    hold (recon.geometry.mesh_limits.ingest_mem_mb, measured by bench/bench_ingest_memory.py).
-    """
-    return ingest_mem_mb(input.size_mb, config["ingest"]) * attempt
 
 
 rule demo_dataset:
