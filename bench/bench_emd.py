@@ -27,7 +27,7 @@ Run with nothing else on the machine.
 ``--pix3d``: the ``pix3d`` preset's clouds instead, on ``--shapes`` demo shapes per category
 (chair, table, airplane, lamp; unit-sphere normalized, filled 128³ voxels over [-1, 1]³), each of
 1,024 points normalized by its own bounding box: two independent iso-surface draws of the ground
-truth (:func:`recon.evaluate.presets.pix3d_surface_points`; ``iso/iso``) and 1,024 area-weighted
+truth (:func:`recon.evaluate.protocols.pix3d_surface_points`; ``iso/iso``) and 1,024 area-weighted
 mesh samples against one (``mesh/iso``, a mesh prediction in "points" mode). Per pair: the exact
 EMD, Pix3D's auction EMD, its error and final bid increment. Then the ground truth's change:
 the Chamfer distance (Pix3D's, unsquared, summed) and the auction EMD of a second set of mesh
@@ -119,9 +119,9 @@ def _others(x, y):
 def _pix3d(shapes: int) -> None:
     from recon.demo.shapes import generate_shape
     from recon.evaluate.metrics import chamfer_distance
-    from recon.evaluate.presets import bbox_frame, pix3d_surface_points
+    from recon.evaluate.protocols import bbox_frame, pix3d_surface_points
+    from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
     from recon.sdf.samples import surface_samples
-    from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
 
     def box(points):
         loc, scale = bbox_frame(points)

@@ -21,7 +21,7 @@ from recon.config import resolve_config
 from recon.geometry.mesh_io import load_mesh
 from recon.geometry.normalize import normalization
 from recon.geometry.quality import inspect_mesh
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 
 
 def _soup_obj(path: Path, subdivisions: int) -> int:

@@ -2,7 +2,7 @@
 
     python bench/bench_ingest_memory.py [--sizes 1 5 10 20 40] [--kinds obj,stl,...]
 
-Each row writes one mesh file of about the given size and runs ``recon.ingest.ingest_shape`` on
+Each row writes one mesh file of about the given size and runs ``recon.ingest.stage.ingest_shape`` on
 it (what the rule's job runs, with the default config) in a fresh Python process, which reports
 its peak resident memory (``VmHWM``, its ``ru_maxrss`` without what it had before ``exec``). Files:
 
@@ -44,7 +44,7 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from recon.config import resolve_config
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 path, fmt = Path(sys.argv[1]), sys.argv[2]
 start = time.perf_counter()
 row = ingest_shape(path, path.with_suffix(".zarr"), category="c", category_name="c", shape_id="s",

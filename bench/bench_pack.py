@@ -5,8 +5,8 @@
 One demo chair goes through the real stages with the default config: ingest, render (DISN's
 ``disn_easy``: 36 views, 224 x 224, 8 samples), sdf (256^3) and voxelize (32/64/128^3 voxels,
 depth-6 octree, 128 x 128 spherical maps, a partial map per view). Its three stores are copied
-under ``--shapes`` ids (one category, all ``train``) and packed by ``recon.data.pack.pack_split``.
-Then ``recon.data.loader.PackedDataset`` serves DISN-style items (one 224^2 RGBA view, its camera,
+under ``--shapes`` ids (one category, all ``train``) and packed by ``recon.pack.stage.pack_split``.
+Then ``recon.io.loader.PackedDataset`` serves DISN-style items (one 224^2 RGBA view, its camera,
 2,048 SDF samples) through a ``torch.utils.data.DataLoader`` in random order.
 
 Prints: voxelize time of the shape; pack time per shape; loader items per second per worker
@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 
 from recon.config import resolve_config
-from recon.data.pack import PackShape, pack_split
 from recon.demo.layout import write_shape
 from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 from recon.io.tables import read_tsv, write_tsv
+from recon.pack.stage import PackShape, pack_split
 from recon.render.blender import BlenderRenderer
 from recon.render.poses import get_preset
-from recon.render.views import render_shape
+from recon.render.stage import render_shape
 from recon.sdf.stage import sdf_shape
 from recon.seeding import rng
 from recon.voxelize.stage import voxelize_shape
@@ -111,7 +111,7 @@ def _throughput(store: Path, items: int, batch: int, workers: int, repeats: int 
 def _one_pass(store: Path, items: int, batch: int, workers: int) -> float:
     import torch
 
-    from recon.data.loader import PackedDataset, collate
+    from recon.io.loader import PackedDataset, collate
 
     data = PackedDataset(store, ("image", "camera", "sdf"), n_points=2048)
     sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=items)

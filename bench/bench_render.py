@@ -24,11 +24,11 @@ import numpy as np
 from recon.config import resolve_config
 from recon.demo.layout import write_shape
 from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 from recon.io.store import open_store
 from recon.render.blender import BlenderRenderer
 from recon.render.poses import get_preset
-from recon.render.views import render_shape
+from recon.render.stage import render_shape
 from recon.seeding import rng
 
 

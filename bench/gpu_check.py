@@ -5,7 +5,7 @@
 
 Sections, each in processes of its own (one failing or hanging section leaves the others' rows):
 
-- ``render``: a demo batch rendered by :func:`recon.render.views.render_batch` with ``render.device``
+- ``render``: a demo batch rendered by :func:`recon.render.stage.render_batch` with ``render.device``
   CPU, OPTIX and CUDA (the default ``r2n2`` preset: 8 shapes, 24 views of 137², 8 samples); seconds
   per view (whole batch, Blender start-up included), PSNR of the RGBA images against the CPU renders
   (composited on white) and whether masks and depth equal the CPU's. Skipped, saying why, when
@@ -204,13 +204,13 @@ def random_item(setup: dict, gen: np.random.Generator, index: int) -> dict:
     SDF, occupancy, voxels and projections are consistent; the image is random colours on a disc.
 
     Returns:
-        The keys of :class:`recon.data.loader.PackedDataset` for the method's targets: ``image``
+        The keys of :class:`recon.io.loader.PackedDataset` for the method's targets: ``image``
         (H, W, 4) uint8 or (V, H, W, 4) for several views, ``K`` (3, 3) and ``Rt`` (3, 4) float32,
         ``sdf_points`` (N, 3) and ``sdf`` (N,) float32, ``voxels`` (n, n, n) bool, ...
     """
     import torch
 
-    from recon.render.cameras import camera_center, intrinsics, look_at
+    from recon.geometry.cameras import camera_center, intrinsics, look_at
 
     h = w = setup["image"]
     n = setup["points"]
@@ -289,7 +289,7 @@ def section_train(args, size: dict) -> None:
     """Time the trainer's step of one method (``args.method``) at its ShapeNet experiment's size."""
     import torch
 
-    from recon.data.loader import collate
+    from recon.io.loader import collate
     from recon.train.trainer import lr_factor, train_step
 
     name = args.method
@@ -617,13 +617,13 @@ def _render_rows(tmp: Path, spec: dict) -> None:
     case = "demo batch"
     try:
         from recon.config import resolve_config
-        from recon.data.sources import discover_shapenet
         from recon.demo import DEMO_CATEGORIES, make_demo_dataset
         from recon.geometry.references import shape_folder
-        from recon.ingest import ingest_shape, source_kind
+        from recon.ingest.sources import discover_shapenet
+        from recon.ingest.stage import ingest_shape, source_kind
         from recon.io.store import open_store
         from recon.render.poses import preset_from_config
-        from recon.render.views import render_batch
+        from recon.render.stage import render_batch
 
         root = tmp / "ShapeNetCore.v1"
         categories = list(DEMO_CATEGORIES)[: spec["shapes"]]

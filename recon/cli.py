@@ -36,7 +36,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from recon.config import load_config
-    from recon.ingest import measure_mesh
+    from recon.ingest.stage import measure_mesh
 
     config = load_config(args.config)
     path = Path(args.mesh)
@@ -79,7 +79,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_fingerprint(args: argparse.Namespace) -> int:
-    from recon.data.fingerprint import SPLIT_ORDER, fingerprint_rows, format_rows
+    from recon.pack.fingerprint import SPLIT_ORDER, fingerprint_rows, format_rows
 
     pack = Path(args.results) / "pack"
     stores = [pack / f"{split}.zarr" for split in SPLIT_ORDER if (pack / f"{split}.zarr").is_dir()]

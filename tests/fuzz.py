@@ -80,7 +80,7 @@ def seed_files() -> dict[str, dict[str, bytes]]:
     """The unmutated shapes, by kind: ``{kind: {relative path: bytes}}`` (the mesh is ``model.*``)."""
     import trimesh
 
-    from recon.demo.dataset import make_demo_dataset
+    from recon.demo.stage import make_demo_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         records = make_demo_dataset(
@@ -517,7 +517,7 @@ def fuzz_config(out: Path) -> dict:
 
 
 def _ingest_job(case: Case, out: Path, config: dict) -> dict:
-    from recon.ingest import ingest_shape
+    from recon.ingest.stage import ingest_shape
 
     folder = out / "meshes" / "fuzz" / case.name
     mesh = write_case(case, folder)
@@ -560,8 +560,8 @@ def render_disagreement(ingest_store: Path, render_store: Path) -> str | None:
     """
     import igl
 
+    from recon.geometry.cameras import project, unproject
     from recon.io.store import open_store
-    from recon.render.cameras import project, unproject
 
     ingest, render = open_store(ingest_store), open_store(render_store)
     vertices = np.ascontiguousarray(ingest["mesh/vertices"][:], dtype=np.float64)
@@ -601,7 +601,7 @@ def _render_jobs(names: list[str], out: Path, config: dict, batch: int) -> list[
         ingest_dir = out / "results" / "ingest" / "shapes"
         code = (
             "import json, sys\n"
-            "from recon.render.views import render_batch\n"
+            "from recon.render.stage import render_batch\n"
             f"config = json.load(open({str(config_path)!r}))\n"
             f"render_batch([('fuzz', s) for s in {chunk!r}], ingest_dir={str(ingest_dir)!r},"
             f" source_root={str(out / 'meshes')!r}, config=config,"
@@ -615,8 +615,8 @@ def _render_jobs(names: list[str], out: Path, config: dict, batch: int) -> list[
 
 
 def _ledger_job(seed: int, count: int, out: Path, ingest_dir: Path) -> None:
-    """:func:`recon.ingest.build_ledger` over the cases' stores (``results/ingest/*.tsv``)."""
-    from recon.ingest import SOURCE_COLUMNS, build_ledger
+    """:func:`recon.ingest.stage.build_ledger` over the cases' stores (``results/ingest/*.tsv``)."""
+    from recon.ingest.stage import SOURCE_COLUMNS, build_ledger
     from recon.io.tables import write_tsv
 
     results = out / "results" / "ingest"

@@ -72,7 +72,7 @@ def ingest_file(path: Path, store: Path, config: dict, fmt: str | None = None) -
     ``config``: a resolved config (its ``ingest`` section is what counts); ``fmt``: the format
     (None = the suffix).
     """
-    from recon.ingest import ingest_shape
+    from recon.ingest.stage import ingest_shape
 
     return ingest_shape(
         path,
@@ -87,10 +87,10 @@ def ingest_file(path: Path, store: Path, config: dict, fmt: str | None = None) -
 
 
 def ingest_source(root: Path, shape, store: Path, config: dict | None = None) -> dict:
-    """Ingest one discovered :class:`recon.data.sources.SourceShape` of ``root`` into ``store``."""
+    """Ingest one discovered :class:`recon.ingest.sources.SourceShape` of ``root`` into ``store``."""
     from recon.config import resolve_config
     from recon.geometry.references import shape_folder
-    from recon.ingest import ingest_shape, source_kind
+    from recon.ingest.stage import ingest_shape, source_kind
 
     config = config or resolve_config({})
     return ingest_shape(

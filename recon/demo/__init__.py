@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from recon.demo.dataset import make_demo_dataset, shape_id
 from recon.demo.shapes import DEMO_CATEGORIES, MAIN_VARIANT, PALETTES, generate_shape
+from recon.demo.stage import make_demo_dataset, shape_id
 
 __all__ = ["DEMO_CATEGORIES", "MAIN_VARIANT", "PALETTES", "generate_shape", "make_demo_dataset", "shape_id"]

@@ -15,7 +15,7 @@ table here shows them next to it, evaluated with the same presets.
   cosine similarity of a pixel descriptor: the mask (32x32 box-filtered) and the RGB on white
   (16x16), each block unit-normalized. It returns the train shape's ground-truth mesh and voxels.
 
-Every baseline writes a prediction store (:mod:`recon.evaluate.predictions`); retrievals record
+Every baseline writes a prediction store (:mod:`recon.io.predictions`); retrievals record
 which train shape each item got in the store's ``info``.
 """
 
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recon.evaluate.extract import Box, field_mesh
-from recon.evaluate.ground_truth import PackedSplit
 from recon.evaluate.metrics import iou
-from recon.evaluate.predictions import Item, write_predictions
+from recon.geometry.extract import Box, field_mesh
+from recon.io.packed import PackedSplit
+from recon.io.predictions import Item, write_predictions
 from recon.io.store import provenance
 
 __all__ = [

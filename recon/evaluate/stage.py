@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recon.evaluate.ground_truth import PackedSplit
-from recon.evaluate.predictions import PredictionSet
-from recon.evaluate.presets import get_preset
+from recon.evaluate.protocols import get_preset
+from recon.io.packed import PackedSplit
+from recon.io.predictions import PredictionSet
 from recon.io.tables import read_tsv, write_tsv
 from recon.seeding import rng
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from recon.data.loader import to_float_image
+from recon.io.loader import to_float_image
 from recon.models.encoders import build_encoder
 from recon.models.geometry import project_points, rotation_6d_to_matrix, sample_feature_maps, transform_points
 from recon.models.inputs import prepare_images
@@ -231,7 +231,7 @@ class DISN(Method):
         return (torch.cat(out, 1) / SDF_SCALE).reshape(-1, r, r, r)
 
     def predict_mesh(self, model, batch, config):
-        from recon.evaluate.extract import Box, field_mesh
+        from recon.geometry.extract import Box, field_mesh
 
         grids = self.predict_sdf(model, batch, config).float().cpu().numpy()
         box = Box(config.grid_half_extent, config.grid_resolution)

@@ -74,7 +74,7 @@ def normalize_images(images: Tensor, background: float = 1.0) -> Tensor:
     Args:
         images: (B, 3, H, W) channels-first RGB, or (B, H, W, 3) RGB / (B, H, W, 4) RGBA channels-last,
             floats in [0, 1]. A tensor with ``shape[1] == 3`` is taken as channels-first. RGBA (straight
-            alpha) is composited over ``background`` first, as :func:`recon.data.loader.to_float_image`.
+            alpha) is composited over ``background`` first, as :func:`recon.io.loader.to_float_image`.
         background: grey level of the background RGBA images are composited over (1 = white, what
             3D-R2N2 and DISN train on).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from recon.data.loader import to_float_image
+from recon.io.loader import to_float_image
 from recon.models.encoders import normalize_images
 
 __all__ = ["prepare_images"]

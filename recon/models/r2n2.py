@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from recon.data.loader import PackedDataset, to_float_image
+from recon.io.loader import PackedDataset, to_float_image
 from recon.models.encoders import build_encoder
 from recon.models.inputs import prepare_images
 from recon.train.method import Method, register, unwrap_model
@@ -147,7 +147,7 @@ class MultiViewDataset:
 
     Item i is shape i of the packed split; its views are a seeded random choice per epoch
     (``rng(seed, "r2n2-views", epoch, i)``), the first ones of the shape in order when
-    ``shuffle_views`` is false. Keys as :class:`recon.data.loader.PackedDataset`'s, with ``image``
+    ``shuffle_views`` is false. Keys as :class:`recon.io.loader.PackedDataset`'s, with ``image``
     (V, H, W, 4) and the other targets of the shape's first chosen view.
     """
 

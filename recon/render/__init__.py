@@ -1,10 +1,10 @@
 """Rendering: Blender (bpy) renders of every shape with exact cameras.
 
-- ``recon.render.cameras``: pinhole camera maths in the data contract's frames (pure NumPy);
+- ``recon.geometry.cameras``: pinhole camera maths in the data contract's frames (pure NumPy);
 - ``recon.render.poses``: the pose presets of DISN, 3D-R2N2, GenRe and a 5-DoF one (pure NumPy);
 - ``recon.render.lighting``: DISN-like and seeded random light set-ups (pure NumPy);
 - ``recon.render.blender``: the Blender scene and its passes (the only module importing ``bpy``);
-- ``recon.render.views``: a shape's views into its render store, and batches of shapes;
+- ``recon.render.stage``: a shape's views into its render store, and batches of shapes;
 - ``recon.render.color``, ``recon.render.contact_sheet``: image encoding and previews.
 
 Importing ``recon.render`` imports none of them.

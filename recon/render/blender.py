@@ -2,7 +2,7 @@
 
 The Blender world frame *is* the frame the caller poses the camera in: meshes are imported
 without axis conversion (Blender's OBJ importer would otherwise turn ShapeNet's +Y up into
-+Z up), so a camera matrix computed with :mod:`recon.render.cameras` applies unchanged.
++Z up), so a camera matrix computed with :mod:`recon.geometry.cameras` applies unchanged.
 
 Each view is rendered twice with Cycles on the same scene (:meth:`BlenderRenderer.render_geometry`
 and :meth:`BlenderRenderer.render_color`):

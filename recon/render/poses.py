@@ -51,7 +51,7 @@ steep top-down views are left out because they are rare in photographs of furnit
 
 Units: distances and shifts are in the units the anchors state them in, i.e. for a mesh at
 ShapeNet's scale (bounding-box diagonal 1). The render stage poses cameras in exactly that frame
-(the *render frame*, :mod:`recon.render.views`) and converts the stored cameras to the normalized
+(the *render frame*, :mod:`recon.render.stage`) and converts the stored cameras to the normalized
 world frame, so the pipeline keeps ``PosePreset.scale`` at 1. ``scale`` multiplies every drawn
 distance and shift (not the distance ratio) for callers that pose cameras in another frame, e.g.
 ``get_preset("disn_easy", scale=2.0)`` around a unit-sphere object.
@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recon.render.cameras import focal_from_fov, fov_deg
+from recon.geometry.cameras import focal_from_fov, fov_deg
 
 __all__ = [
     "N_UNIFORMS",
@@ -100,7 +100,7 @@ class Pose:
         azimuth_deg: azimuth in degrees, as drawn (not wrapped; DISN's last view may exceed 360).
         elevation_deg: elevation in degrees, in [-90, 90].
         inplane_deg: in-plane rotation in degrees, positive = image content counter-clockwise
-            (:func:`recon.render.cameras.look_at`).
+            (:func:`recon.geometry.cameras.look_at`).
         distance: camera distance from the origin in world units.
         focal_mm: lens focal length in mm.
         sensor_mm: sensor width in mm (Blender ``sensor_fit='HORIZONTAL'``).

@@ -4,7 +4,7 @@ Everything here is pure NumPy / pure Python except the ray caster (numba) and PN
 no matplotlib and no OpenGL, so pictures come out the same on every machine.
 
 - :func:`shade_mesh`: a perspective view of a mesh with one exact ray per (sub)pixel
-  (:func:`recon.voxelize.raycast.first_hit`), flat Lambertian shading plus ambient.
+  (:func:`recon.geometry.raycast.first_hit`), flat Lambertian shading plus ambient.
 - :func:`sdf_slices`: the three central axis-aligned slices of an SDF grid in a diverging colour
   map, with the iso contour in black.
 - :func:`line_chart_svg`: a small line chart (training curves) as a standalone SVG string.
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.cameras import camera_center, look_at
 from recon.io.atomic import atomic_write_bytes
-from recon.render.cameras import camera_center, look_at
 
 __all__ = ["encode_png", "line_chart_svg", "sdf_slices", "shade_mesh", "to_uint8_image", "write_png"]
 
@@ -75,11 +75,11 @@ def shade_mesh(
 ) -> np.ndarray:
     """A perspective view of a mesh, shaded, on a transparent background.
 
-    The camera is the data contract's (:mod:`recon.render.cameras`): world frame +Y up, camera at
+    The camera is the data contract's (:mod:`recon.geometry.cameras`): world frame +Y up, camera at
     ``distance * (cos(el) cos(az), sin(el), cos(el) sin(az))`` (azimuth around +Y from +X toward +Z,
     elevation above the XZ plane) looking at the origin with image up along +Y; ``fov_deg`` is the
     full field of view across the (square) image. One ray per sub-pixel is cast with the exact ray
-    caster :func:`recon.voxelize.raycast.first_hit`. Shading is flat (face normals), two-sided (the
+    caster :func:`recon.geometry.raycast.first_hit`. Shading is flat (face normals), two-sided (the
     normal is flipped toward the camera) and Lambertian: ``color * (ambient + (1 - ambient) *
     max(n . l, 0))``. With ``supersample = s`` each pixel averages ``s x s`` rays: alpha is the hit
     fraction and the colour the mean over the hits (straight, not premultiplied, alpha).
@@ -110,7 +110,7 @@ def shade_mesh(
     Raises:
         ValueError: bad sizes or camera parameters, or bad mesh arrays (see ``first_hit``).
     """
-    from recon.voxelize.raycast import first_hit
+    from recon.geometry.raycast import first_hit
 
     size, supersample = int(size), int(supersample)
     if size < 1 or supersample < 1:

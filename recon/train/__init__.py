@@ -23,7 +23,7 @@ Experiment files are small YAML files: the method, overrides of its config's def
       val: results/pack/val.zarr
 
 In the workflow, every run's ``train.seed`` is the config's ``seed``
-(:func:`recon.train.launch.train_processes`); an experiment file there may not set another.
+(:func:`recon.train.stage.train_processes`); an experiment file there may not set another.
 
 A run's ``config.yaml`` has the same format (plus ``distributed`` and ``packages``, kept for the
 record), so it can be given back as an experiment. From the command line::

@@ -80,8 +80,8 @@ class Method:
     :meth:`loss` and :meth:`predict_mesh`, and :func:`register` the class (or an instance). Methods
     hold no state: everything a run varies is in the config.
 
-    Batches are what :func:`recon.data.loader.collate` makes of the items of
-    :class:`recon.data.loader.PackedDataset` (see its module for keys and shapes), on the training
+    Batches are what :func:`recon.io.loader.collate` makes of the items of
+    :class:`recon.io.loader.PackedDataset` (see its module for keys and shapes), on the training
     device: e.g. ``batch["image"]`` (B, H, W, 4) uint8, ``batch["sdf_points"]`` (B, N, 3) float32.
     """
 
@@ -93,13 +93,13 @@ class Method:
     find_unused_parameters: ClassVar[bool] = False
 
     def targets(self, config: Any) -> dict[str, Any]:
-        """Keyword arguments of :class:`recon.data.loader.PackedDataset` for this config.
+        """Keyword arguments of :class:`recon.io.loader.PackedDataset` for this config.
 
         Args:
             config: an instance of :attr:`Config`.
 
         Returns:
-            Any of ``targets`` (names of :data:`recon.data.loader.TARGETS`), ``n_points``,
+            Any of ``targets`` (names of :data:`recon.io.loader.TARGETS`), ``n_points``,
             ``sdf_preset``, ``voxel_resolution``, ``views``. The trainer adds ``seed``.
         """
         raise NotImplementedError
@@ -107,9 +107,9 @@ class Method:
     def dataset(self, store, config: Any, seed: int, train: bool = True):
         """The dataset over a packed store that the trainer reads (for store paths; datasets pass as is).
 
-        The default is :class:`recon.data.loader.PackedDataset` with :meth:`targets`; a family whose
+        The default is :class:`recon.io.loader.PackedDataset` with :meth:`targets`; a family whose
         items are not single views (several views of a shape, say) returns its own map-style dataset,
-        optionally with ``set_epoch(epoch)``, whose items :func:`recon.data.loader.collate` batches.
+        optionally with ``set_epoch(epoch)``, whose items :func:`recon.io.loader.collate` batches.
 
         Args:
             store: packed split store (``results/pack/<split>.zarr``).
@@ -117,7 +117,7 @@ class Method:
             seed: the run's seed (``train.seed``).
             train: True for the training set, False for validation (e.g. no random view choice).
         """
-        from recon.data.loader import PackedDataset
+        from recon.io.loader import PackedDataset
 
         return PackedDataset(store, **{"seed": seed, **self.targets(config)})
 

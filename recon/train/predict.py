@@ -4,7 +4,7 @@
 last), predicts a mesh for the first ``views`` views of every shape of the split with the method's
 :meth:`~recon.train.method.Method.predict_mesh`, and, for methods that predict voxels
 (``predict_voxels``), keeps their 32³ probabilities for the voxel presets. The store's layout is
-:mod:`recon.evaluate.predictions`' (docs/data_format.md §5.6), the same as the baselines'.
+:mod:`recon.io.predictions`' (docs/data_format.md §5.6), the same as the baselines'.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from recon.evaluate.predictions import Item, write_predictions
+from recon.io.predictions import Item, write_predictions
 from recon.io.store import provenance
 
 __all__ = ["load_run", "predict_split"]
@@ -70,8 +70,8 @@ def predict_split(
     """
     import torch
 
-    from recon.data.loader import PackedDataset, collate
-    from recon.evaluate.ground_truth import PackedSplit
+    from recon.io.loader import PackedDataset, collate
+    from recon.io.packed import PackedSplit
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     method, model_config, model = load_run(run_dir, device)

@@ -508,7 +508,7 @@ def _materialize(model, method: Method, config: Any, dataset, device) -> None:
 
     if not any(isinstance(p, UninitializedParameter) for p in model.parameters()):
         return
-    from recon.data.loader import collate
+    from recon.io.loader import collate
 
     was_training = model.training
     model.eval()
@@ -538,7 +538,7 @@ def _loader(dataset, batch_sampler, workers: int, device, generator_seed: int):
     import torch
     from torch.utils.data import DataLoader
 
-    from recon.data.loader import collate
+    from recon.io.loader import collate
 
     return DataLoader(
         dataset,
@@ -641,7 +641,7 @@ def train(
         train_config: a :class:`TrainConfig`, a mapping of overrides, or None (defaults).
         train_store: packed store path (``results/pack/train.zarr``; opened with
             :meth:`Method.dataset`) or a map-style dataset whose items
-            :func:`recon.data.loader.collate` can batch (``set_epoch`` is called if it has one).
+            :func:`recon.io.loader.collate` can batch (``set_epoch`` is called if it has one).
         val_store: the same for validation, or None (no validation, no ``best.pt``).
         out_dir: output folder (see the module docstring).
         stop_at: stop after this many steps with a checkpoint, as an interruption would (then run again
@@ -812,7 +812,7 @@ def _train(
         nonlocal image_batch
         if image_batch is None:
             if val_batches:
-                from recon.data.loader import collate
+                from recon.io.loader import collate
 
                 if hasattr(val_ds, "set_epoch"):
                     val_ds.set_epoch(0)

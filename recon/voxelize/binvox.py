@@ -11,7 +11,7 @@ The format: an ASCII header ::
 then run-length pairs of bytes ``(value, count)``, count 1..255, over the D^3 voxels in binvox's
 order: **y runs fastest, then z, then x** (index = x·D² + z·D + y). Voxel ``(x, y, z)`` covers
 ``translate + s · [x, x+1] / D`` (and likewise y, z): ``scale`` is the cube's edge length. recon's
-grids are (n, n, n) arrays in x, y, z order (:mod:`recon.voxelize.voxels`), so a grid over
+grids are (n, n, n) arrays in x, y, z order (:mod:`recon.geometry.voxels`), so a grid over
 ``[-h, h]^3`` is written with translate ``(-h, -h, -h)`` and scale ``2h``. (3D-R2N2's readers,
 ``binvox_rw.read_as_3d_array``, return the same (x, y, z) array.)
 """

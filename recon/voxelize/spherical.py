@@ -48,8 +48,8 @@ import math
 
 import numpy as np
 
-from recon.render.cameras import unproject
-from recon.voxelize.raycast import first_hit
+from recon.geometry.cameras import unproject
+from recon.geometry.raycast import first_hit
 
 __all__ = [
     "depth_mesh",
@@ -93,7 +93,7 @@ def spherical_map(vertices, faces, resolution: int = 128) -> np.ndarray:
     """GenRe's spherical map of a mesh: distance from the unit sphere to the surface toward the centre.
 
     Cell ``[a, b]`` casts the ray ``u + s (-u)``, ``u = sphere_grid(R)[0][a, b]``, and holds the
-    smallest ``s`` in [0, 1] at which it meets a triangle (:func:`recon.voxelize.raycast.first_hit`),
+    smallest ``s`` in [0, 1] at which it meets a triangle (:func:`recon.geometry.raycast.first_hit`),
     1 where it meets none before the centre (GenRe clamps its distances at 1 the same way).
 
     Args:

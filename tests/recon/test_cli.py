@@ -60,7 +60,7 @@ def test_bad_config_is_a_short_message_and_exit_2(tmp_path, capsys):
 
 def test_show_lists_arrays(tmp_path, capsys):
     from recon.config import resolve_config
-    from recon.ingest import ingest_shape
+    from recon.ingest.stage import ingest_shape
 
     trimesh.creation.box().export(tmp_path / "b.obj")
     ingest_shape(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import trimesh
 
-import recon.demo.dataset as demo_dataset
+import recon.demo.stage as demo_dataset
 from recon.demo import DEMO_CATEGORIES, MAIN_VARIANT, PALETTES, generate_shape, make_demo_dataset
 from recon.demo.obj_writer import ObjPart, format_obj
 from recon.demo.png import encode_png

@@ -16,7 +16,7 @@ import pytest
 
 from recon.config import resolve_config
 from recon.geometry.references import find_references
-from recon.ingest import SOURCE_COLUMNS, build_ledger
+from recon.ingest.stage import SOURCE_COLUMNS, build_ledger
 from recon.io.tables import read_tsv, write_tsv
 from tests.fuzz import (
     MUTATIONS,
@@ -129,7 +129,7 @@ def test_regression_file_is_quarantined_with_its_reason(tmp_path, name):
 
 
 @pytest.mark.parametrize("error", [MemoryError, ImportError])
-@pytest.mark.parametrize("where", ["trimesh.load", "recon.ingest.find_references"])
+@pytest.mark.parametrize("where", ["trimesh.load", "recon.ingest.stage.find_references"])
 def test_a_failure_of_the_machine_still_stops_the_job(tmp_path, monkeypatch, error, where):
     """Out of memory or a missing package is not the file's fault: the job fails, nothing is quarantined."""
 

@@ -1,11 +1,11 @@
-"""Adapter: check one raw mesh and write its ingest store (recon.ingest.ingest_shape)."""
+"""Adapter: check one raw mesh and write its ingest store (recon.ingest.stage.ingest_shape)."""
 
 from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
 from recon.config import source_root
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 from recon.rule_config import rule_config
 
 config = rule_config(snakemake)

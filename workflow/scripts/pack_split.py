@@ -1,10 +1,10 @@
-"""Adapter: pack one split into one Zarr store (recon.data.pack.pack_split)."""
+"""Adapter: pack one split into one Zarr store (recon.pack.stage.pack_split)."""
 
 from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from recon.data.pack import PackShape, pack_split
+from recon.pack.stage import PackShape, pack_split
 from recon.rule_config import rule_config
 
 pack_split(

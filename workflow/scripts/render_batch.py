@@ -1,11 +1,11 @@
-"""Adapter: render one batch of shapes in one Blender process (recon.render.views.render_batch)."""
+"""Adapter: render one batch of shapes in one Blender process (recon.render.stage.render_batch)."""
 
 from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
 from recon.config import source_root
-from recon.render.views import render_batch
+from recon.render.stage import render_batch
 from recon.rule_config import rule_config
 
 config = rule_config(snakemake)

@@ -1,10 +1,10 @@
-"""Adapter: build the static HTML report (recon.report.build.build_report)."""
+"""Adapter: build the static HTML report (recon.report.stage.build_report)."""
 
 from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from recon.report.build import build_report
+from recon.report.stage import build_report
 from recon.rule_config import rule_config
 
 config = rule_config(snakemake)

@@ -1,4 +1,4 @@
-"""Adapter: train one experiment with one process per GPU (recon.train.launch.train_processes)."""
+"""Adapter: train one experiment with one process per GPU (recon.train.stage.train_processes)."""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.rule_config import rule_config
-from recon.train.launch import train_processes
+from recon.train.stage import train_processes
 
 config = rule_config(snakemake)
 train_processes(

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from recon.evaluate.ground_truth import PackedSplit
-from recon.evaluate.predictions import PredictionSet
 from recon.evaluate.stage import evaluate_predictions
+from recon.io.packed import PackedSplit
+from recon.io.predictions import PredictionSet
 from recon.io.tables import read_tsv
 from tests.meshes import SMALL_SDF, SMALL_VOXELIZE
 from tests.pipeline import make_workdir, run_snakemake
@@ -124,7 +124,7 @@ def test_tables_count_empty_predictions(run):
 
 def test_one_voxel_definition_from_binvox_to_training_to_evaluation(run):
     """Evaluation ground truth = the loader's training target = the .binvox file: solid | surface voxels."""
-    from recon.data.loader import PackedDataset
+    from recon.io.loader import PackedDataset
     from recon.voxelize.binvox import read_binvox
 
     for split in ("train", "test"):
@@ -142,7 +142,7 @@ def test_one_voxel_definition_from_binvox_to_training_to_evaluation(run):
 
 
 def test_missing_predictions_are_a_clear_error(run, tmp_path):
-    from recon.evaluate.predictions import Item, write_predictions
+    from recon.io.predictions import Item, write_predictions
 
     split = PackedSplit(run / "results" / "pack" / "test.zarr")
     vertices, faces = split.mesh(0)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import trimesh
 
-import recon.ingest
+import recon.ingest.stage
 from recon.config import resolve_config
-from recon.demo.dataset import make_demo_dataset
+from recon.demo.stage import make_demo_dataset
 from recon.geometry.mesh_limits import (
     DEEP,
     LARGE,
@@ -478,7 +478,7 @@ def test_ingest_quarantines_before_parsing(tmp_path, monkeypatch, name, write, l
     def never(*args, **kwargs):
         raise AssertionError("the file was parsed")
 
-    monkeypatch.setattr(recon.ingest, "read_mesh", never)
+    monkeypatch.setattr(recon.ingest.stage, "read_mesh", never)
     path = tmp_path / name
     path.write_bytes(write())
     row = _ingest(path, tmp_path / "s.zarr", path.suffix[1:], limits)
@@ -510,7 +510,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from recon.config import resolve_config
-from recon.ingest import ingest_shape
+from recon.ingest.stage import ingest_shape
 path, fmt = Path(sys.argv[1]), sys.argv[2]
 row = ingest_shape(path, path.with_suffix(".zarr"), category="c", category_name="c", shape_id="s",
                    source_path=path.name, source_format=fmt, config=resolve_config({}))

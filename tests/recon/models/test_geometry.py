@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recon.data.loader import PackedDataset, collate
+from recon.io.loader import PackedDataset, collate
 from recon.models.geometry import (
     matrix_to_rotation_6d,
     project_points,
@@ -33,7 +33,7 @@ def test_a_surface_point_projects_onto_the_pixel_whose_depth_shows_it(packed):
     ds = PackedDataset(store, targets=("image", "camera", "depth"), seed=0)
     batch = collate([ds[i] for i in range(len(ds))])
     meshes = {}
-    from recon.evaluate.ground_truth import PackedSplit
+    from recon.io.packed import PackedSplit
 
     split = PackedSplit(store)
     for b in range(len(ds)):

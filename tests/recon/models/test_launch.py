@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from recon.io.tables import read_tsv
-from recon.train.launch import torchrun_command, train_processes
+from recon.train.stage import torchrun_command, train_processes
 from tests.recon.models.test_methods import SMALL
 
 pytestmark = pytest.mark.workflow

@@ -70,8 +70,8 @@ def test_method_trains_a_few_steps_with_finite_decreasing_loss(packed, tmp_path,
 
 def _r2n2_iou(name, config, model, split, store) -> float:
     """Mean r2n2-preset IoU (32^3 at 0.4) of the model's meshes from view 0 of every shape."""
-    from recon.data.loader import PackedDataset, collate
-    from recon.evaluate.presets import Prediction, get_preset
+    from recon.evaluate.protocols import Prediction, get_preset
+    from recon.io.loader import PackedDataset, collate
     from recon.train.method import get_method
 
     method = get_method(name)
@@ -103,8 +103,8 @@ def test_method_overfits_its_train_shapes_past_the_mean_shape(packed, tmp_path, 
     import torch
 
     from recon.evaluate.baselines import mean_shape
-    from recon.evaluate.ground_truth import PackedSplit
-    from recon.evaluate.presets import Prediction, get_preset
+    from recon.evaluate.protocols import Prediction, get_preset
+    from recon.io.packed import PackedSplit
     from recon.train.method import get_method, method_config
 
     store = packed / "results" / "pack" / "train.zarr"

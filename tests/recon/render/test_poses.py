@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from recon.render.cameras import fov_deg
+from recon.geometry.cameras import fov_deg
 from recon.render.poses import N_UNIFORMS, PRESETS, Pose, PosePreset, get_preset, random5dof
 from recon.seeding import rng as seeded_rng
 

@@ -10,13 +10,13 @@ pytest.importorskip("bpy")
 pytest.importorskip("rtree")  # trimesh's ray casts and closest points
 
 from recon.config import resolve_config
-from recon.data.sources import discover_shapenet
 from recon.demo import make_demo_dataset
+from recon.geometry.cameras import camera_center, intrinsics, look_at
+from recon.ingest.sources import discover_shapenet
 from recon.io.store import open_store
 from recon.render.blender import BlenderRenderer
-from recon.render.cameras import camera_center, intrinsics, look_at
 from recon.render.poses import get_preset
-from recon.render.views import render_shape
+from recon.render.stage import render_shape
 from tests.meshes import ingest_source
 
 SIZE = 96

@@ -15,7 +15,7 @@ import trimesh
 from PIL import Image
 from scipy.spatial import ConvexHull
 
-from recon.render.cameras import camera_center, focal_from_fov, intrinsics, look_at, project
+from recon.geometry.cameras import camera_center, focal_from_fov, intrinsics, look_at, project
 from recon.report import (
     Figure,
     ImageGrid,

@@ -9,7 +9,7 @@ import trimesh
 pytest.importorskip("igl")
 
 from recon.config import resolve_config
-from recon.data.sources import discover
+from recon.ingest.sources import discover
 from recon.io.store import open_store
 from recon.io.tables import read_tsv, write_tsv
 from recon.sdf.grid import GridSpec, sdf_grid

@@ -276,7 +276,7 @@ def test_resume_refuses_another_config(tmp_path):
 
 def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monkeypatch):
     """A store path becomes a PackedDataset with the method's targets and the run's seed."""
-    import recon.data.loader
+    import recon.io.loader
 
     opened = []
 
@@ -284,7 +284,7 @@ def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monk
         opened.append((str(store), kwargs))
         return ToyData(30 if "train" in str(store) else 12)
 
-    monkeypatch.setattr(recon.data.loader, "PackedDataset", fake)
+    monkeypatch.setattr(recon.io.loader, "PackedDataset", fake)
     experiment = {"method": "toy", "train": _tc(steps=2, seed=7), "data": {"train": "pack/train.zarr"}}
     train_from_files(experiment, val_store="pack/val.zarr", out_dir=tmp_path / "run", progress=False)
     targets = {"targets": ("sdf",), "n_points": 8, "seed": 7}
@@ -305,7 +305,7 @@ def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monk
 
 def test_the_project_seed_is_the_training_seed(tmp_path):
     """The workflow passes the config's seed: another seed trains other weights, the same one the same."""
-    from recon.train.launch import train_processes
+    from recon.train.stage import train_processes
 
     experiment = {"method": "toy", "train": _tc(steps=6, val_every=0, log_images_every=0)}
 

@@ -9,8 +9,8 @@ import pytest
 import trimesh
 from scipy import ndimage
 
-from recon.render.cameras import camera_center, intrinsics, look_at, unproject
-from recon.voxelize.raycast import first_hit
+from recon.geometry.cameras import camera_center, intrinsics, look_at, unproject
+from recon.geometry.raycast import first_hit
 from recon.voxelize.spherical import (
     depth_mesh,
     partial_spherical_map,

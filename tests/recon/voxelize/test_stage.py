@@ -9,14 +9,14 @@ import trimesh
 pytest.importorskip("igl")
 
 from recon.config import resolve_config
-from recon.data.sources import discover
+from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
+from recon.ingest.sources import discover
 from recon.io.store import open_store
 from recon.sdf.stage import sdf_shape
 from recon.voxelize.binvox import read_binvox
 from recon.voxelize.octree import EMPTY, FULL, Octree, octree_to_dense
 from recon.voxelize.spherical import spherical_map
 from recon.voxelize.stage import half_extent, voxelize_shape
-from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
 from tests.meshes import SMALL_SDF, SMALL_VOXELIZE, ingest_source
 
 

@@ -5,7 +5,7 @@ surface, squared or not, x1000 or not, thresholds, normalization, aggregation), 
 users of the released code report numbers that do not match the papers. A preset fixes all of
 it, names its source, and every number recon writes carries the preset's name. Each definition
 below was checked against the released code (repository, file and line) and is pinned by a test
-that transcribes that code (``tests/recon/evaluate/test_presets.py``, ``test_emd.py``).
+that transcribes that code (``tests/recon/evaluate/test_protocols.py``, ``test_emd.py``).
 
 =========  ==========================================================================================
 preset     definition (source)
@@ -179,10 +179,10 @@ class Prediction:
 def _occupancy(pred: Prediction, resolution: int, half_extent: float) -> np.ndarray:
     """(n, n, n) float occupancy of the prediction at ``resolution``: its voxels, or its mesh voxelized.
 
-    A mesh is voxelized as the ground truth was (:mod:`recon.voxelize.voxels`): filled voxels, the
+    A mesh is voxelized as the ground truth was (:mod:`recon.geometry.voxels`): filled voxels, the
     solid ones (centre inside) and the surface ones (meeting a triangle).
     """
-    from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
+    from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
 
     if resolution in pred.voxels:
         return np.asarray(pred.voxels[resolution], np.float64)
@@ -326,7 +326,7 @@ _CORNERS = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
 def _disn_bins(vertices, faces, dim: int) -> np.ndarray:
-    from recon.voxelize.voxels import VoxelSpec, surface_voxels
+    from recon.geometry.voxels import VoxelSpec, surface_voxels
 
     bins = np.zeros((dim,) * 3, bool)
     if len(vertices) == 0 or len(faces) == 0:

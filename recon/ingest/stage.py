@@ -27,13 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from recon.config import source_root
-from recon.data.sources import SourceShape, discover, select_shapes
-from recon.data.splits import SPLITS, assign_splits
 from recon.geometry.mesh_io import MeshLoadError, file_sha256, one_line, open_mesh, printable, read_mesh
 from recon.geometry.mesh_limits import limit_reason
 from recon.geometry.normalize import normalization, out_of_range_reason
 from recon.geometry.quality import inspect_mesh, quarantine_reason
 from recon.geometry.references import ShapeFolder, dropped_note, find_references, shape_folder
+from recon.ingest.sources import SourceShape, discover, select_shapes
+from recon.ingest.splits import SPLITS, assign_splits
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.io.tables import read_tsv, write_tsv
 

@@ -10,10 +10,10 @@ import trimesh
 import zarr
 
 from recon.config import resolve_config
-from recon.data.chunks import ShardedArray, array_metadata
-from recon.data.pack import PackShape, pack_split
+from recon.io.chunks import ShardedArray, array_metadata
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
+from recon.pack.stage import PackShape, pack_split
 from tests.meshes import BAD_MESHES, SMALL_SDF, SMALL_VOXELIZE
 from tests.pipeline import make_workdir, run_snakemake
 
@@ -152,7 +152,7 @@ def test_direct_chunk_reads_equal_zarr(run):
 
 
 def test_loader_reads_every_item_without_the_per_shape_stores(run, tmp_path):
-    from recon.data.loader import PackedDataset, collate, to_float_image
+    from recon.io.loader import PackedDataset, collate, to_float_image
 
     moved = tmp_path / "elsewhere" / "train.zarr"
     shutil.copytree(run / "results" / "pack" / "train.zarr", moved)
@@ -291,7 +291,7 @@ def test_packed_grid_keeps_each_shapes_box(run, tmp_path):
 def test_ragged_arrays_stream_shard_by_shard(run, tmp_path, monkeypatch):
     """Mesh and octree rows are written a few shards at a time, not gathered in memory: with shards
     of 128 rows (so every shape spans several) the packed arrays equal the default packing's."""
-    import recon.data.pack as pack
+    import recon.pack.stage as pack
 
     results = run / "results"
     shapes = _pack_shapes(run)
@@ -314,7 +314,7 @@ def test_ragged_arrays_stream_shard_by_shard(run, tmp_path, monkeypatch):
 def test_fingerprint_of_the_packed_splits_and_one_changed_byte(run, tmp_path):
     """The pack target writes the fingerprint; one byte changed in one packed array changes the
     digest of the stage that array comes from, of its split and of the dataset, and no other."""
-    from recon.data.fingerprint import fingerprint_rows, store_fingerprint
+    from recon.pack.fingerprint import fingerprint_rows, store_fingerprint
 
     pack = run / "results" / "pack"
     table = read_tsv(pack / "fingerprint.tsv")

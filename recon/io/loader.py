@@ -31,7 +31,7 @@ costs one or two chunk reads. The start is ``window_start(seed, epoch, index, k)
 (k numbers the point targets; SplitMix64 hashing, ~1 µs instead of ~80 µs for a seeded NumPy
 generator), so an item is the same in every worker and every run;
 :meth:`PackedDataset.set_epoch` draws new subsets per epoch. Reads go through
-:class:`recon.data.chunks.ShardedArray`, which reopens its files in each worker process.
+:class:`recon.io.chunks.ShardedArray`, which reopens its files in each worker process.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recon.data.chunks import ShardedArray, array_metadata
+from recon.io.chunks import ShardedArray, array_metadata
 
 __all__ = ["TARGETS", "PackedDataset", "collate", "to_float_image", "window_start"]
 

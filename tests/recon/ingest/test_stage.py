@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from recon.config import resolve_config
-from recon.ingest import build_ledger, ingest_shape, scan_sources
+from recon.ingest.stage import build_ledger, ingest_shape, scan_sources
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
 from tests.meshes import BAD_MESHES, TEST_LIMITS, ingest_file, ingest_source
@@ -117,8 +117,8 @@ def test_scan_and_ledger(tmp_path, mesh_folder):
 
 def test_demo_v1_and_v2_land_in_the_same_canonical_frame(tmp_path):
     """v2 models are v1 models rescaled and recentred; the canonical frame must undo that."""
-    from recon.data.sources import discover_shapenet
     from recon.demo import make_demo_dataset
+    from recon.ingest.sources import discover_shapenet
 
     worlds = {}
     for layout in ("v1", "v2"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recon.evaluate.presets import GroundTruth
+from recon.evaluate.protocols import GroundTruth
 from recon.io.store import open_store
 
 __all__ = ["PackedSplit"]

@@ -8,7 +8,7 @@ import re
 import pytest
 import trimesh
 
-from recon.data.sources import discover, discover_folder, discover_shapenet, select_shapes
+from recon.ingest.sources import discover, discover_folder, discover_shapenet, select_shapes
 
 
 def _shapenet(root, version, models):

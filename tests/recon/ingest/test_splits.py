@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from recon.data.sources import SourceShape
-from recon.data.splits import assign_splits, split_counts
+from recon.ingest.sources import SourceShape
+from recon.ingest.splits import assign_splits, split_counts
 
 RATIOS = {"train": 0.7, "val": 0.1, "test": 0.2}
 

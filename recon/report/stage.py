@@ -36,7 +36,7 @@ def pick_shapes(categories: Sequence[str], count: int) -> list[int]:
 def _metric_tables(
     results: Path, split: str, presets: Sequence[str], names: Mapping[str, str]
 ) -> list[Section]:
-    from recon.evaluate.presets import get_preset
+    from recon.evaluate.protocols import get_preset
 
     sections = []
     for name in presets:
@@ -101,7 +101,7 @@ def _item_scores(results: Path, split: str, method: str, presets: Sequence[str])
 
 
 def _prediction_section(results, split_store, split, picks, methods, presets, size) -> list[Section]:
-    from recon.evaluate.predictions import PredictionSet
+    from recon.io.predictions import PredictionSet
 
     sets = {}
     for method in methods:
@@ -198,7 +198,7 @@ def _training_section(results: Path) -> list:
 
 
 def _split_fingerprint(results: Path, split: str) -> str:
-    """The SHA-256 of the evaluated split in ``results/pack/fingerprint.tsv`` (recon.data.fingerprint):
+    """The SHA-256 of the evaluated split in ``results/pack/fingerprint.tsv`` (recon.pack.fingerprint):
     what was evaluated, as two sites compare it."""
     path = results / "pack" / "fingerprint.tsv"
     rows = read_tsv(path) if path.is_file() else []
@@ -225,7 +225,7 @@ def build_report(
     Returns:
         The path of ``index.html``.
     """
-    from recon.evaluate.ground_truth import PackedSplit
+    from recon.io.packed import PackedSplit
 
     results = Path(results)
     split = config["evaluate"]["split"]
@@ -237,7 +237,7 @@ def build_report(
             "Metrics",
             [
                 Text(
-                    "Every number names its preset (recon.evaluate.presets documents each protocol and its "
+                    "Every number names its preset (recon.evaluate.protocols documents each protocol and its "
                     "source). Baselines: mean_shape (category mean), retrieval_oracle (nearest train shape by"
                     " 32³ IoU with the answer: an upper bound of retrieval), retrieval_image (nearest train "
                     "view by pixel descriptor)."

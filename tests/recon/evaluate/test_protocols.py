@@ -12,7 +12,7 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from recon.evaluate.presets import (
+from recon.evaluate.protocols import (
     CONVONET_THRESHOLDS,
     DISN_THRESHOLDS,
     PIX3D_IOU_THRESHOLDS,
@@ -23,8 +23,8 @@ from recon.evaluate.presets import (
     pix3d_resample,
     pix3d_surface_points,
 )
+from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
 from recon.sdf.samples import surface_samples
-from recon.voxelize.voxels import VoxelSpec, solid_voxels, surface_voxels
 
 
 def _filled(mesh: trimesh.Trimesh, n: int, half_extent: float = 1.0) -> np.ndarray:

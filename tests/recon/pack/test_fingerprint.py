@@ -1,5 +1,5 @@
 """The dataset fingerprint's definitions, on small stores written here (the packed stores of a real
-run are fingerprinted in tests/recon/data/test_pack.py and tests/workflow)."""
+run are fingerprinted in tests/recon/pack/test_stage.py and tests/workflow)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from recon.cli import main
-from recon.data.fingerprint import array_digest, fingerprint_rows, format_rows, store_fingerprint
+from recon.pack.fingerprint import array_digest, fingerprint_rows, format_rows, store_fingerprint
 
 POINTS = np.arange(24, dtype=np.float32).reshape(2, 4, 3) / 7
 

@@ -191,7 +191,7 @@ def voxel_mesh(occupied: np.ndarray, half_extent: float):
     """The closed boundary of a boolean voxel grid over ``[-h, h]³`` as a triangle mesh.
 
     Voxel ``[i, j, k]`` is the cube ``-h + [i, i+1] · s`` (x j, k) with ``s = 2h / R``, as in
-    :class:`recon.voxelize.voxels.VoxelSpec`. Every face between an occupied voxel and an empty
+    :class:`recon.geometry.voxels.VoxelSpec`. Every face between an occupied voxel and an empty
     one (or the outside of the grid) becomes two triangles wound outward; vertices are shared
     between faces, so the mesh is watertight and its volume is ``count · s³``.
 

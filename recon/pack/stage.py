@@ -439,7 +439,7 @@ def pack_split(
     with atomic_path(out_store) as tmp:
         root = zarr.open_group(str(tmp), mode="w", zarr_format=3, attributes=plain(attrs))
         n = max(1, len(shapes))
-        index = {"stage": "index"}  # the stage each array comes from (recon.data.fingerprint groups by it)
+        index = {"stage": "index"}  # the stage each array comes from (recon.pack.fingerprint groups by it)
         for name, values in (
             ("index/category", [s.category for s in shapes]),
             ("index/shape_id", [s.shape_id for s in shapes]),

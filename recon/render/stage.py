@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.cameras import blender_camera_matrix_world, extrinsics, intrinsics
 from recon.geometry.references import dropped_note
 from recon.io.store import open_store, provenance, write_array, write_store
-from recon.render.cameras import blender_camera_matrix_world, extrinsics, intrinsics
 from recon.render.color import to_rgba8
 from recon.render.contact_sheet import write_contact_sheet
 from recon.render.lighting import lighting_for_view

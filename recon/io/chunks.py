@@ -2,7 +2,7 @@
 
 zarr-python spends ~3 ms of fixed cost on every read (its async machinery), which caps a loader at
 a few hundred items per second whatever the data. The packed stores use one codec pipeline only
-(``recon.data.pack``): a ``sharding_indexed`` codec, index at the end (little-endian uint64
+(``recon.pack.stage``): a ``sharding_indexed`` codec, index at the end (little-endian uint64
 offset/length pairs plus a CRC32C), inner chunks encoded by ``bytes`` (little endian), then
 ``zstd`` or nothing (uncompressed arrays). :class:`ShardedArray` reads exactly that layout from the
 files: it opens a shard once, keeps its index, and then costs one ``pread`` (and one zstd

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from recon.voxelize.raycast import first_hit
+from recon.geometry.raycast import first_hit
 
 
 def _brute_force(vertices, faces, origins, directions, max_distance=np.inf):

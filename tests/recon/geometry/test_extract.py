@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from recon.evaluate.extract import Box, field_mesh, mise, voxel_mesh
+from recon.geometry.extract import Box, field_mesh, mise, voxel_mesh
 
 
 def _sphere_sdf(points, r=0.6, c=(0.05, -0.1, 0.02)):

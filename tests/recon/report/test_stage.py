@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recon.io.tables import write_tsv
-from recon.report.build import _metric_tables
+from recon.report.stage import _metric_tables
 
 
 def test_synset_ids_keep_their_leading_zero(tmp_path):

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from recon.evaluate.presets import Prediction
+from recon.evaluate.protocols import Prediction
 from recon.io.store import open_store, write_array, write_store
 
 __all__ = ["Item", "PredictionSet", "write_predictions"]

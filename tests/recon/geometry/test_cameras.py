@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from recon.render.cameras import (
+from recon.geometry.cameras import (
     BLENDER_FROM_WORLD,
     blender_camera_matrix_world,
     camera_center,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recon.data.sources import SourceShape
+from recon.ingest.sources import SourceShape
 from recon.seeding import rng
 
 __all__ = ["SPLITS", "assign_splits", "read_split_lists", "split_by_ratios", "split_counts"]
