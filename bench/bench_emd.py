@@ -24,7 +24,7 @@ Seconds: median of ``--runs`` runs after a warm-up call; the numba kernels' firs
 or loading them from the on-disk cache) is printed separately. EMD is the mean matched distance.
 Run with nothing else on the machine.
 
-``--pix3d``: the ``pix3d`` preset's clouds instead, on ``--shapes`` demo shapes per category
+``--pix3d``: the ``pix3d`` protocol's clouds instead, on ``--shapes`` demo shapes per category
 (chair, table, airplane, lamp; unit-sphere normalized, filled 128³ voxels over [-1, 1]³), each of
 1,024 points normalized by its own bounding box: two independent iso-surface draws of the ground
 truth (:func:`recon.evaluate.protocols.pix3d_surface_points`; ``iso/iso``) and 1,024 area-weighted
@@ -120,8 +120,8 @@ def _pix3d(shapes: int) -> None:
     from recon.demo.shapes import generate_shape
     from recon.evaluate.metrics import chamfer_distance
     from recon.evaluate.protocols import bbox_frame, pix3d_surface_points
+    from recon.geometry.sampling import surface_samples
     from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
-    from recon.sdf.samples import surface_samples
 
     def box(points):
         loc, scale = bbox_frame(points)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=2048)
     parser.add_argument("--rel-tol", type=float, default=0.01)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--pix3d", action="store_true", help="the pix3d preset's clouds (see above)")
+    parser.add_argument("--pix3d", action="store_true", help="the pix3d protocol's clouds (see above)")
     parser.add_argument("--shapes", type=int, default=2, help="--pix3d: demo shapes per category")
     args = parser.parse_args(argv)
     if args.pix3d:

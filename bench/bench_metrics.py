@@ -29,7 +29,7 @@ import numpy as np
 from recon.demo.shapes import generate_shape
 from recon.evaluate.metrics import point_distances
 from recon.geometry.normalize import normalization
-from recon.sdf.samples import surface_samples
+from recon.geometry.sampling import surface_samples
 from recon.seeding import rng
 
 

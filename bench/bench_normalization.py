@@ -37,9 +37,10 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
+from recon.geometry.extract import field_mesh
+from recon.geometry.grid import GridSpec
 from recon.geometry.normalize import normalization
-from recon.sdf.grid import GridSpec, sdf_grid
-from recon.sdf.mesh import iso_mesh
+from recon.sdf.grid import sdf_grid
 from recon.seeding import rng
 
 #: DISN's sample count (``get_normalize_mesh``: ``total = 16384``).
@@ -63,7 +64,7 @@ def _f_score(distances_pred: np.ndarray, distances_gt: np.ndarray, tau: float) -
 def _prediction_distances(world: trimesh.Trimesh, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Distances of a coarse prediction's samples to the shape's and back, recon's frame."""
     spec = GridSpec(33)
-    v, f = iso_mesh(sdf_grid(world.vertices, world.faces, spec), spec, 0.0)
+    v, f = field_mesh(sdf_grid(world.vertices, world.faces, spec), spec, 0.0)
     pred = trimesh.Trimesh(v, f, process=False)
     p, _ = trimesh.sample.sample_surface(pred, 10_000, seed=seed)
     g, _ = trimesh.sample.sample_surface(world, 10_000, seed=seed + 1)

@@ -6,7 +6,7 @@ Occupancy Networks' IoU points (``scripts/sample_mesh.py``, ``export_points``) a
 cube of side 1 + 0.1 around its unit-cube frame, ``[-0.55, 0.55]^3``; about 45 % of them fall
 inside a ShapeNet shape (issue 15). For the demo shapes (``--shapes`` per category, seed
 ``--seed``) the table gives the mean share of ``--points`` uniform points inside
-(:func:`recon.sdf.samples.inside_points`) for:
+(:func:`recon.geometry.sampling.inside_points`) for:
 
 - ``unit_cube`` in the box recon used before (``[-1.1, 1.1]^3`` whatever the normalization) and in
   the one it uses now (:func:`recon.sdf.stage.occupancy_box`: ``[-0.55, 0.55]^3``, ONet's);
@@ -22,7 +22,7 @@ import trimesh
 
 from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
 from recon.geometry.normalize import normalization
-from recon.sdf.samples import inside_points
+from recon.geometry.sampling import inside_points
 from recon.sdf.stage import occupancy_box
 from recon.seeding import rng
 

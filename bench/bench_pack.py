@@ -28,7 +28,7 @@ from recon.ingest.stage import ingest_shape
 from recon.io.tables import read_tsv, write_tsv
 from recon.pack.stage import PackShape, pack_split
 from recon.render.blender import BlenderRenderer
-from recon.render.poses import get_preset
+from recon.render.poses import get_pose_set
 from recon.render.stage import render_shape
 from recon.sdf.stage import sdf_shape
 from recon.seeding import rng
@@ -54,19 +54,16 @@ def _one_shape(tmp: Path, config: dict) -> tuple[dict[str, Path], float]:
         source_format="obj",
         config=config,
     )
-    preset = get_preset("disn_easy")
-    renderer = BlenderRenderer(preset.width, preset.height, samples=8, threads=2)
-    try:
+    pose_set = get_pose_set("disn_easy")
+    with BlenderRenderer(pose_set.width, pose_set.height, samples=8, threads=2) as renderer:
         render_shape(
             renderer,
             ingest_store=paths["ingest"],
             source_root=root,
-            preset=preset,
+            pose_set=pose_set,
             config=config,
             out_store=paths["render"],
         )
-    finally:
-        renderer.close()
     sdf_shape(paths["ingest"], paths["sdf"], config)
     start = time.perf_counter()
     voxelize_shape(

@@ -1,4 +1,4 @@
-"""Time the render stage on one 80k-triangle shape with the disn_easy preset, and measure its RGB quality.
+"""Time the render stage on one 80k-triangle shape with the disn_easy pose set, and measure its RGB quality.
 
     python bench/bench_render.py [--samples 4 8 16] [--threads 2] [--reference-samples 256]
 
@@ -27,7 +27,7 @@ from recon.demo.shapes import DEMO_CATEGORIES, generate_shape
 from recon.ingest.stage import ingest_shape
 from recon.io.store import open_store
 from recon.render.blender import BlenderRenderer
-from recon.render.poses import get_preset
+from recon.render.poses import get_pose_set
 from recon.render.stage import render_shape
 from recon.seeding import rng
 
@@ -58,21 +58,18 @@ def psnr(images: np.ndarray, reference: np.ndarray, where: np.ndarray | None = N
 
 def _render(tmp: Path, root: Path, ingest: Path, samples: int, threads: int, name: str) -> tuple[float, Path]:
     config = resolve_config({"render": {"samples": samples}})
-    preset = get_preset("disn_easy")
-    renderer = BlenderRenderer(preset.width, preset.height, samples=samples, threads=threads)
-    try:
+    pose_set = get_pose_set("disn_easy")
+    with BlenderRenderer(pose_set.width, pose_set.height, samples=samples, threads=threads) as renderer:
         start = time.perf_counter()
         render_shape(
             renderer,
             ingest_store=ingest,
             source_root=root,
-            preset=preset,
+            pose_set=pose_set,
             config=config,
             out_store=tmp / f"{name}.zarr",
         )
-        seconds = (time.perf_counter() - start) / preset.views
-    finally:
-        renderer.close()
+        seconds = (time.perf_counter() - start) / pose_set.views
     return seconds, tmp / f"{name}.zarr"
 
 

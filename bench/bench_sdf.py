@@ -32,8 +32,9 @@ import numpy as np
 import trimesh
 
 from recon.demo.shapes import generate_shape
+from recon.geometry.grid import GridSpec
 from recon.geometry.normalize import normalization
-from recon.sdf.grid import GridSpec, sdf_grid
+from recon.sdf.grid import sdf_grid
 from recon.seeding import rng
 
 

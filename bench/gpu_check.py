@@ -6,12 +6,12 @@
 Sections, each in processes of its own (one failing or hanging section leaves the others' rows):
 
 - ``render``: a demo batch rendered by :func:`recon.render.stage.render_batch` with ``render.device``
-  CPU, OPTIX and CUDA (the default ``r2n2`` preset: 8 shapes, 24 views of 137², 8 samples); seconds
+  CPU, OPTIX and CUDA (the default ``r2n2`` pose set: 8 shapes, 24 views of 137², 8 samples); seconds
   per view (whole batch, Blender start-up included), PSNR of the RGBA images against the CPU renders
   (composited on white) and whether masks and depth equal the CPU's. Skipped, saying why, when
   ``bpy`` cannot be imported.
 - ``train``: every registered method for ``--steps`` steps at the size of its ShapeNet experiment
-  (``config/experiments/*_shapenet.yaml``: batch, points, views; renders of the ``r2n2`` preset's
+  (``config/experiments/*_shapenet.yaml``: batch, points, views; renders of the ``r2n2`` pose set's
   137²), bf16 autocast, the trainer's step (loss, backward, gradient norm, optimizer, schedule) on a
   fixed batch of random tensors of the experiment's shapes already on the device (data loading is
   ``bench/bench_pack.py``'s); seconds per step after warm-up steps, items per second and peak
@@ -90,7 +90,7 @@ def sizes(cpu: bool, steps: int | None) -> dict:
         "steps": steps or 50,
         "warmup": 5,
         "batch": None,  # the experiment's
-        "image": None,  # the r2n2 render preset's (137)
+        "image": None,  # the r2n2 pose set's (137)
         "max_points": None,
         "points": 100_000,
         "batch_clouds": (32, 2_048),
@@ -157,7 +157,7 @@ def method_setup(name: str, size: dict, world: int = 1) -> dict:
         ``experiment`` (file name or None), ``batch`` (global, a multiple of ``world``), ``image``
         (pixels per side), ``views`` (per item), ``points`` (per point target).
     """
-    from recon.render.poses import get_preset
+    from recon.render.poses import get_pose_set
     from recon.train import TrainConfig, get_method, resolve_experiment
 
     path = shapenet_experiments().get(name)
@@ -178,7 +178,7 @@ def method_setup(name: str, size: dict, world: int = 1) -> dict:
         "experiment": path.name if path is not None else None,
         "spec": spec,
         "batch": batch,
-        "image": size["image"] or get_preset("r2n2").width,
+        "image": size["image"] or get_pose_set("r2n2").width,
         "views": int(getattr(model_config, "views_per_item", 1)),
         "points": points,
     }
@@ -290,7 +290,7 @@ def section_train(args, size: dict) -> None:
     import torch
 
     from recon.io.loader import collate
-    from recon.train.trainer import lr_factor, train_step
+    from recon.train.optim import make_optimizer, train_step
 
     name = args.method
     case = name
@@ -310,9 +310,7 @@ def section_train(args, size: dict) -> None:
         batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         model = method.build(cfg).to(device)
         params = [p for p in model.parameters() if p.requires_grad]
-        opt_cls = torch.optim.AdamW if tc.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_cls(params, lr=tc.lr, betas=tc.betas, weight_decay=tc.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, tc))
+        optimizer, scheduler = make_optimizer(params, tc)
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
         model.train()
 
@@ -622,7 +620,7 @@ def _render_rows(tmp: Path, spec: dict) -> None:
         from recon.ingest.sources import discover_shapenet
         from recon.ingest.stage import ingest_shape, source_kind
         from recon.io.store import open_store
-        from recon.render.poses import preset_from_config
+        from recon.render.poses import pose_set_from_config
         from recon.render.stage import render_batch
 
         root = tmp / "ShapeNetCore.v1"
@@ -643,9 +641,9 @@ def _render_rows(tmp: Path, spec: dict) -> None:
             )  # fmt: skip
             shapes.append((shape.category, shape.shape_id))
         render_cfg = {"views": spec["views"], "resolution": spec["resolution"]}
-        preset = preset_from_config(resolve_config({"render": render_cfg})["render"])
+        pose_set = pose_set_from_config(resolve_config({"render": render_cfg})["render"])
         samples = config["render"]["samples"]
-        size_text = f"{len(shapes)} shapes x {preset.views} views, {preset.width}², {samples} samples"
+        size_text = f"{len(shapes)} shapes x {pose_set.views} views, {pose_set.width}², {samples} samples"
     except Exception as err:
         emit(section="render", case=case, status="fail", result=f"failed to prepare: {_error_text(err)}")
         return
@@ -655,7 +653,7 @@ def _render_rows(tmp: Path, spec: dict) -> None:
         out = tmp / name
         start = time.perf_counter()
         render_batch(shapes, ingest_dir=tmp / "ingest", source_root=root, config=cfg, out_dir=out)
-        seconds = (time.perf_counter() - start) / (len(shapes) * preset.views)
+        seconds = (time.perf_counter() - start) / (len(shapes) * pose_set.views)
         arrays = {}
         for key in ("views/rgba", "views/mask", "views/depth", "cameras/Rt"):
             arrays[key] = np.concatenate([open_store(out / f"{sid}.zarr")[key][...] for _, sid in shapes])
@@ -875,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     table = Table(args.out, header)
 
-    from recon.train.method import METHODS, discover_methods
+    from recon.models.method import METHODS, discover_methods
 
     errors = discover_methods()
     for module, error in errors.items():

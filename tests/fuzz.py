@@ -499,14 +499,14 @@ def fuzz_config(out: Path) -> dict:
             "sdf": {
                 "grid": {"resolution": 32},
                 "samples": {
-                    "gaussian": {"preset": "deepsdf", "count": 2000},
+                    "gaussian": {"sigmas": "deepsdf", "count": 2000},
                     "surface": {"count": 2000},
                     "disn": {"count": 2000},
                     "occupancy": {"count": 2000},
                 },
                 "quality": {"probes": 1000},
             },
-            "render": {"preset": "r2n2", "views": 2, "resolution": 64, "samples": 2},
+            "render": {"poses": "r2n2", "views": 2, "resolution": 64, "samples": 2},
             "voxelize": {
                 "resolutions": [32],
                 "octree": {"depth": 5},

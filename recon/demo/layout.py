@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from recon.demo.obj_writer import Material, ObjPart, format_mtl, format_obj
-from recon.demo.png import write_png
 from recon.demo.primitives import planar_uv
 from recon.demo.textures import make_texture
+from recon.io.images import write_png
 
 __all__ = ["LAYOUTS", "dump_json", "normalize_v2", "write_shape", "write_taxonomy"]
 
@@ -83,7 +83,7 @@ def write_shape(shape_dir: Path, layout: str, shape_id: str, parts: list, params
         if spec:
             fname = f"texture{len(tex_file)}.png"
             (shape_dir / "images").mkdir(parents=True, exist_ok=True)
-            write_png(shape_dir / "images" / fname, make_texture(spec))
+            write_png(shape_dir / "images" / fname, make_texture(spec), stored=True)
             tex_file[name] = fname
 
     verts = [np.asarray(m.vertices, dtype=np.float64) for _, m, _ in parts]

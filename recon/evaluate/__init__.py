@@ -1,1 +1,1 @@
-"""Evaluation: metrics, protocol presets, mesh extraction, baselines."""
+"""Evaluation: metrics, protocols, mesh extraction, baselines."""

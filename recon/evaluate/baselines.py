@@ -2,7 +2,7 @@
 
 Tatarchenko et al. (CVPR 2019, "What Do Single-view 3D Reconstruction Networks Learn?") showed
 that such baselines match or beat the single-view networks of their time, so every model's
-table here shows them next to it, evaluated with the same presets.
+table here shows them next to it, evaluated under the same protocols.
 
 * ``mean_shape``: per category, the mean of the train shapes' filled voxel grids (an occupancy
   probability per voxel); its mesh is the iso-surface at the level that maximizes the mean IoU
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from recon.evaluate.metrics import iou
-from recon.geometry.extract import Box, field_mesh
+from recon.geometry.extract import occupancy_mesh
 from recon.io.packed import PackedSplit
 from recon.io.predictions import Item, write_predictions
 from recon.io.store import provenance
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 
 #: Levels searched for the mean shape's iso-surface.
 MEAN_SHAPE_LEVELS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
-
-
-def occupancy_mesh(probabilities: np.ndarray, half_extent: float, level: float):
-    """The ``level`` iso-surface of a cell-centred occupancy grid over ``[-h, h]³`` (zero-padded)."""
-    n = probabilities.shape[0]
-    s = 2.0 * half_extent / n
-    padded = np.pad(np.asarray(probabilities, np.float64), 1)
-    return field_mesh(padded, Box(half_extent + s / 2.0, n + 2), level, inside="above")
 
 
 def _test_items(test: PackedSplit, per_view: bool, views: int | None) -> list[tuple[int, int]]:

@@ -15,9 +15,9 @@ Four numbers go by the name "EMD" in single-view reconstruction papers; this mod
   reproduce such numbers: it is not an optimal matching, and its cost divided by N is 20-40 % above
   :func:`emd_exact` on surface samples (``bench/bench_emd.py``).
 - :func:`pix3d_auction_match` — Pix3D's ``auction_match`` kernel (single-phase float32 auction whose
-  bid increment grows from 1e-4 to 1e-2 and 1 as bids run long), the EMD of the ``pix3d`` preset:
+  bid increment grows from 1e-4 to 1e-2 and 1 as bids run long), the EMD of the ``pix3d`` protocol:
   on 1,024 points 0.5-2.4 % above :func:`emd_exact` on unit-sphere surface samples, 1.8-4.5 % on
-  the preset's box-normalized clouds (``bench/bench_emd.py``, ``--pix3d``).
+  the protocol's box-normalized clouds (``bench/bench_emd.py``, ``--pix3d``).
 
 Inputs are ``(N, 3)`` arrays (anything ``np.asarray`` takes, or torch tensors, which are detached and
 copied to the CPU); everything is computed in float64 by numba kernels (Pix3D's in float32, as its

@@ -2,7 +2,7 @@
 
 Every distance metric here derives from one nearest-neighbour pass each way
 (:func:`point_distances`), which :class:`PointDistances` then reduces in every way the field's
-protocols do; a preset asking for Chamfer, three F-scores and normal consistency pays for one pass.
+protocols do; a protocol asking for Chamfer, three F-scores and normal consistency pays for one pass.
 
 Names follow the literature, which overloads "L1" and "L2": Occupancy Networks' *Chamfer-L1* is
 the mean of (unsquared) Euclidean distances and *Chamfer-L2* the mean of squared Euclidean

@@ -1,14 +1,15 @@
-"""Evaluation protocols of the field, as named presets that reproduce each paper's definitions.
+"""Evaluation protocols of the field, named, each reproducing a paper's definitions.
 
 Every paper computes its metrics differently (point counts, points from vertices or from the
 surface, squared or not, x1000 or not, thresholds, normalization, aggregation), which is why
-users of the released code report numbers that do not match the papers. A preset fixes all of
-it, names its source, and every number recon writes carries the preset's name. Each definition
-below was checked against the released code (repository, file and line) and is pinned by a test
-that transcribes that code (``tests/recon/evaluate/test_protocols.py``, ``test_emd.py``).
+users of the released code report numbers that do not match the papers. A protocol fixes all of
+it, names its source, and every number recon writes carries the protocol's name (the tables'
+``preset`` column). Each definition below was checked against the released code (repository, file
+and line) and is pinned by a test that transcribes that code (``tests/recon/evaluate/test_protocols.py``,
+``test_emd.py``).
 
 =========  ==========================================================================================
-preset     definition (source)
+protocol   definition (source)
 =========  ==========================================================================================
 disn       2,048 points drawn *with replacement from mesh vertices* of the prediction and of the
            ground truth (the SDF stage's iso-0.003 marching-cubes mesh, DISN's ``isosurf.obj``);
@@ -61,12 +62,13 @@ r2n2       IoU of 32³ voxels, predicted occupied when p ≥ 0.4, against the fi
            ``lib/config.py:101`` ``cfg.TEST.VOXEL_THRESH = [0.4]``.)
 =========  ==========================================================================================
 
-Ground-truth voxels are *filled* everywhere (``GroundTruth.voxels``, the pix3d and r2n2 presets,
-the baselines): ``voxels/<n>/solid | voxels/<n>/surface``. Predictions without voxels (meshes)
-are voxelized the same way over the ground truth's voxel cube, so the ground truth scores IoU 1.
+Ground-truth voxels are *filled* everywhere (``recon.io.packed.GroundTruth.voxels``, the pix3d and
+r2n2 protocols, the baselines): ``voxels/<n>/solid | voxels/<n>/surface``. Predictions without
+voxels (meshes) are voxelized the same way over the ground truth's voxel cube, so the ground truth
+scores IoU 1.
 
 **Empty predictions.** Item tables flag an item whose predicted mesh has no triangle (``empty``),
-summaries count them per category and overall (``empty``): a preset whose anchor leaves a metric
+summaries count them per category and overall (``empty``): a protocol whose anchor leaves a metric
 undefined for them (NaN above) averages over the other items, as the anchor does, and the count
 says how many were left out.
 
@@ -75,7 +77,7 @@ these settings are not, and a number computed here is comparable to the paper's 
 they allow:
 
 =========  ==========================================================================================
-preset     setting: the paper's run → here
+protocol   setting: the paper's run → here
 =========  ==========================================================================================
 disn       Views: 24 per object (``--view_num 24``, ``random.sample`` of the object's renders) →
            ``evaluate.views`` (default 3), the first ones. Ground truth: the Vega FEM SDF of a
@@ -103,7 +105,7 @@ pix3d      Data: Pix3D's real images and its own 128³ voxelizations → renders
            cubes may differ). Aggregation over images → per object over its ``evaluate.views``
            first, then over objects (the same when every object has as many views). EMD: the
            auction kernel on the GPU → the same bids on the CPU (ties may break differently).
-           The auction is not exact: on the preset's clouds its bid increment ends at 1e-2 and its
+           The auction is not exact: on the protocol's clouds its bid increment ends at 1e-2 and its
            EMD is 1.8-4.5 % above the optimal matching's (``bench/bench_emd.py --pix3d``). The
            ground truth's points were area-weighted samples of the mesh before they followed
            ``get_surface_points``: against the iso-surface points of 128³ voxels a mesh
@@ -120,60 +122,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from recon.evaluate.metrics import harmonic_mean, iou, point_distances
 
-__all__ = ["PRESETS", "GroundTruth", "Prediction", "Preset", "get_preset"]
+if TYPE_CHECKING:
+    from recon.io.packed import GroundTruth
+    from recon.io.predictions import Prediction
 
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """One shape's ground truth in the world frame (docs/data_format.md §5.5).
-
-    Attributes:
-        mesh_vertices: (V, 3) float, the SDF stage's iso mesh (DISN's ``isosurf.obj``).
-        mesh_faces: (F, 3) int.
-        surface_points: (S, 3) float, area-weighted samples of the normalized mesh.
-        surface_normals: (S, 3) float, their face normals.
-        occupancy_points: (O, 3) float, points in the padded box.
-        occupancy: (O,) bool, inside labels of those points.
-        voxels: resolution → (n, n, n) bool *filled* voxels: solid (centre inside) or surface
-            (meeting a triangle), as 3D-R2N2's ``ShapeNetVox32``, recon's ``.binvox`` and the
-            ``voxels`` training target (docs/data_format.md §5.4).
-        voxel_half_extent: the cube ``[-h, h]³`` the voxels cover.
-    """
-
-    mesh_vertices: np.ndarray
-    mesh_faces: np.ndarray
-    surface_points: np.ndarray
-    surface_normals: np.ndarray
-    occupancy_points: np.ndarray
-    occupancy: np.ndarray
-    voxels: Mapping[int, np.ndarray]
-    voxel_half_extent: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One prediction in the world frame: a mesh, and optionally voxel occupancy probabilities.
-
-    Attributes:
-        vertices: (V, 3) float (V may be 0: an empty prediction).
-        faces: (F, 3) int.
-        voxels: resolution n → (n, n, n) float occupancy probabilities in [0, 1] over
-            ``[-h, h]³`` with h = the ground truth's ``voxel_half_extent``; a preset needing a
-            resolution not given voxelizes the mesh instead.
-    """
-
-    vertices: np.ndarray
-    faces: np.ndarray
-    voxels: Mapping[int, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return len(self.vertices) == 0 or len(self.faces) == 0
+__all__ = ["PROTOCOLS", "Protocol", "get_protocol"]
 
 
 def _occupancy(pred: Prediction, resolution: int, half_extent: float) -> np.ndarray:
@@ -201,7 +160,7 @@ def nanmean(values) -> float:
 
 
 def _inside(pred: Prediction, points: np.ndarray) -> np.ndarray:
-    from recon.sdf.grid import winding_numbers
+    from recon.geometry.winding import winding_numbers
 
     if pred.empty:
         return np.zeros(len(points), bool)
@@ -209,13 +168,13 @@ def _inside(pred: Prediction, points: np.ndarray) -> np.ndarray:
 
 
 def _surface(pred: Prediction, n: int, rng: np.random.Generator):
-    from recon.sdf.samples import surface_samples
+    from recon.geometry.sampling import surface_samples
 
     return surface_samples(pred.vertices, pred.faces, n, rng)
 
 
 @dataclass(frozen=True)
-class Preset:
+class Protocol:
     """A named evaluation protocol: per-item metrics and how they are aggregated.
 
     Subclasses define :meth:`evaluate` (one prediction against one shape's ground truth) and
@@ -256,7 +215,7 @@ class Preset:
         return out
 
     def item_metrics(self, rows: Sequence[Mapping]) -> list[str]:
-        """The metric columns present in item rows, in the preset's order."""
+        """The metric columns present in item rows, in the protocol's order."""
         return [m for m in self.metrics if rows and m in rows[0]]
 
     def summarize(self, rows: Sequence[Mapping]) -> list[dict]:
@@ -293,7 +252,7 @@ class Preset:
         return [*out, overall]
 
     def overall(self, metric: str, categories: Sequence[Mapping], objects: Sequence[Mapping]) -> float:
-        """The ``all`` value of a metric: the (NaN-skipping) mean of the category means unless a preset
+        """The ``all`` value of a metric: the (NaN-skipping) mean of the category means unless a protocol
         says otherwise."""
         return nanmean([c[metric] for c in categories])
 
@@ -345,7 +304,7 @@ def _disn_bins(vertices, faces, dim: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class DisnPreset(Preset):
+class DisnProtocol(Protocol):
     n_points: int = 2048
     iou_dim: int = 110
 
@@ -416,7 +375,7 @@ def bbox_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 @dataclass(frozen=True)
-class OnetPreset(Preset):
+class OnetProtocol(Protocol):
     n_points: int = 100_000
     thresholds: tuple[float, ...] = ()
 
@@ -570,7 +529,7 @@ def pix3d_surface_points(
 
 
 @dataclass(frozen=True)
-class Pix3dPreset(Preset):
+class Pix3dProtocol(Protocol):
     n_points: int = 1024
     resolution: int = 128
 
@@ -627,7 +586,7 @@ class Pix3dPreset(Preset):
 
 
 @dataclass(frozen=True)
-class R2n2Preset(Preset):
+class R2n2Protocol(Protocol):
     resolution: int = 32
     threshold: float = 0.4
 
@@ -639,20 +598,20 @@ class R2n2Preset(Preset):
         return float(np.mean([o[metric] for o in objects])) if objects else float("nan")
 
 
-PRESETS: dict[str, Preset] = {
-    "disn": DisnPreset(
+PROTOCOLS: dict[str, Protocol] = {
+    "disn": DisnProtocol(
         name="disn",
         source="Xharlie/DISN test/test_cd_emd.py, test/test_f_score.py, test/test_iou.py",
         metrics=_DISN_METRICS,
         higher_is_better={"chamfer": False, "emd": False},
     ),
-    "onet": OnetPreset(
+    "onet": OnetProtocol(
         name="onet",
         source="autonomousvision/occupancy_networks im2mesh/eval.py, eval_meshes.py",
         metrics=("iou", "chamfer_l1", "chamfer_l2", "normals", "accuracy", "completeness"),
         higher_is_better={"chamfer_l1": False, "chamfer_l2": False, "accuracy": False, "completeness": False},
     ),
-    "convonet": OnetPreset(
+    "convonet": OnetProtocol(
         name="convonet",
         source="autonomousvision/convolutional_occupancy_networks src/eval.py",
         metrics=(
@@ -667,19 +626,19 @@ PRESETS: dict[str, Preset] = {
         higher_is_better={"chamfer_l1": False, "chamfer_l2": False, "accuracy": False, "completeness": False},
         thresholds=CONVONET_THRESHOLDS,
     ),
-    "pix3d": Pix3dPreset(
+    "pix3d": Pix3dProtocol(
         name="pix3d",
         source="xingyuansun/pix3d eval/eval.py",
         metrics=("iou", "iou_threshold", "chamfer", "emd"),
         higher_is_better={"chamfer": False, "emd": False},
     ),
-    "r2n2": R2n2Preset(name="r2n2", source="chrischoy/3D-R2N2 lib/voxel.py", metrics=("iou",)),
+    "r2n2": R2n2Protocol(name="r2n2", source="chrischoy/3D-R2N2 lib/voxel.py", metrics=("iou",)),
 }
 
 
-def get_preset(name: str) -> Preset:
-    """The preset called ``name``; a ValueError lists the known ones."""
+def get_protocol(name: str) -> Protocol:
+    """The protocol called ``name``; a ValueError lists the known ones."""
     try:
-        return PRESETS[name]
+        return PROTOCOLS[name]
     except KeyError:
-        raise ValueError(f"unknown evaluation preset {name!r}; known: {', '.join(PRESETS)}") from None
+        raise ValueError(f"unknown evaluation protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None

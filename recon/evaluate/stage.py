@@ -1,10 +1,11 @@
-"""The evaluate stage: a method's predictions against a packed split, under one named preset.
+"""The evaluate stage: a method's predictions against a packed split, under one evaluation protocol.
 
-Writes two tables per (method, preset): every item's metrics, and the preset's per-category
+Writes two tables per (method, protocol): every item's metrics, and the protocol's per-category
 summary with an ``all`` row; :func:`gather_summaries` joins the summaries of every method into
-one table per preset, the one the report shows. Every row names its method and preset. Item rows
-say whether the predicted mesh was ``empty``; summary rows count those items (``empty``). A metric
-the preset's anchor leaves undefined is NaN, written ``nan``, and skipped by the means.
+one table per protocol, the one the report shows. Every row names its method and protocol (the
+``preset`` column). Item rows say whether the predicted mesh was ``empty``; summary rows count those
+items (``empty``). A metric the protocol's anchor leaves undefined is NaN, written ``nan``, and
+skipped by the means.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from recon.evaluate.protocols import get_preset
+from recon.evaluate.protocols import get_protocol
 from recon.io.packed import PackedSplit
 from recon.io.predictions import PredictionSet
 from recon.io.tables import read_tsv, write_tsv
@@ -22,6 +23,7 @@ from recon.seeding import rng
 
 __all__ = ["evaluate_predictions", "gather_summaries", "summary_columns"]
 
+#: The tables' key columns; ``preset`` names the protocol (the tables' format keeps the column's name).
 ITEM_KEYS = ("method", "preset", "category", "shape_id", "view", "empty")
 SUMMARY_KEYS = ("method", "preset", "category", "objects", "items", "empty")
 
@@ -35,16 +37,16 @@ def summary_columns(rows: Sequence[Mapping]) -> list[str]:
 def evaluate_predictions(
     predictions: Path | str,
     split_store: Path | str,
-    preset_name: str,
+    protocol_name: str,
     items_tsv: Path | str,
     summary_tsv: Path | str,
     seed: int,
 ) -> list[dict]:
-    """Evaluate every item of a prediction store under one preset; write both tables.
+    """Evaluate every item of a prediction store under one protocol; write both tables.
 
-    Random draws (point samples) come from ``rng(seed, "evaluate", preset, method, category,
+    Random draws (point samples) come from ``rng(seed, "evaluate", protocol, method, category,
     shape_id, view)``, so a rerun writes the same bytes and two methods see the same draws of
-    the ground truth wherever a preset samples it.
+    the ground truth wherever a protocol samples it.
 
     Raises:
         ValueError: an item names a shape the split does not have, or a shape of the split has
@@ -55,24 +57,24 @@ def evaluate_predictions(
     """
     preds = PredictionSet(predictions)
     split = PackedSplit(split_store)
-    preset = get_preset(preset_name)
+    protocol = get_protocol(protocol_name)
     method = str(preds.attrs["method"])
     rows: list[dict] = []
     cached: tuple[int, object] | None = None
-    for i, item in enumerate(tqdm(preds.items, desc=f"{method} / {preset.name}", unit="item")):
+    for i, item in enumerate(tqdm(preds.items, desc=f"{method} / {protocol.name}", unit="item")):
         key = (item.category, item.shape_id)
         if key not in split.index:
             raise ValueError(f"{method}: item {i} predicts {key[0]}/{key[1]}, which the split does not have")
         s = split.index[key]
         if cached is None or cached[0] != s:
             cached = (s, split.ground_truth(s))
-        draw = rng(seed, "evaluate", preset.name, method, item.category, item.shape_id, item.view)
+        draw = rng(seed, "evaluate", protocol.name, method, item.category, item.shape_id, item.view)
         prediction = preds.prediction(i)
-        metrics = preset.evaluate(prediction, cached[1], draw)
+        metrics = protocol.evaluate(prediction, cached[1], draw)
         rows.append(
             {
                 "method": method,
-                "preset": preset.name,
+                "preset": protocol.name,
                 "category": item.category,
                 "shape_id": item.shape_id,
                 "view": item.view,
@@ -86,9 +88,9 @@ def evaluate_predictions(
         raise ValueError(f"{method}: no prediction for {len(missing)} shape(s) of the split: {names}")
     metric_columns = [k for k in rows[0] if k not in ITEM_KEYS] if rows else []
     write_tsv(items_tsv, rows, [*ITEM_KEYS, *metric_columns])
-    summary = [{"method": method, "preset": preset.name, **row} for row in preset.summarize(rows)]
+    summary = [{"method": method, "preset": protocol.name, **row} for row in protocol.summarize(rows)]
     present = summary_columns(summary)
-    ordered = [m for m in preset.metrics if m in present]
+    ordered = [m for m in protocol.metrics if m in present]
     write_tsv(
         summary_tsv,
         summary,
@@ -98,7 +100,7 @@ def evaluate_predictions(
 
 
 def gather_summaries(summary_tsvs: Sequence[Path | str], out_tsv: Path | str) -> int:
-    """Join the summaries of several methods (one preset) into one table, in the given order."""
+    """Join the summaries of several methods (one protocol) into one table, in the given order."""
     rows: list[dict] = []
     for path in summary_tsvs:
         rows.extend(read_tsv(path))

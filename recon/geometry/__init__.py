@@ -1,1 +1,4 @@
-"""Geometry on triangle meshes: loading, quality checks, the canonical frame."""
+"""The geometry kernel the stages share: meshes (loading, limits, quality, the canonical frame),
+node grids, triangles, winding numbers, surface samples, voxels, cameras, ray casting and mesh
+extraction. It imports no stage.
+"""

@@ -31,21 +31,22 @@ The camera always looks at the origin with image up along world +Y (Blender's ``
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from recon.render.poses import Pose
 
 __all__ = [
     "BLENDER_FROM_WORLD",
     "OPENCV_FROM_OPENGL",
+    "Pose",
     "blender_camera_matrix_world",
     "camera_center",
     "extrinsics",
     "extrinsics_from_blender_matrix_world",
+    "finite_float",
     "focal_from_fov",
     "fov_deg",
     "intrinsics",
@@ -205,6 +206,103 @@ def intrinsics(focal_mm: float, sensor_mm: float, width: int, height: int) -> np
     return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
 
+def finite_float(x, name: str) -> float:
+    """``x`` as a Python float (-0.0 as 0.0); a ValueError naming ``name`` if it is not finite."""
+    v = float(x)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return v + 0.0  # -0.0 -> 0.0
+
+
+@dataclass(frozen=True)
+class Pose:
+    """One camera pose: viewpoint, lens and object shift. All values are Python floats.
+
+    Attributes:
+        azimuth_deg: azimuth in degrees, as drawn (not wrapped; DISN's last view may exceed 360).
+        elevation_deg: elevation in degrees, in [-90, 90].
+        inplane_deg: in-plane rotation in degrees, positive = image content counter-clockwise
+            (:func:`look_at`).
+        distance: camera distance from the origin in world units.
+        focal_mm: lens focal length in mm.
+        sensor_mm: sensor width in mm (Blender ``sensor_fit='HORIZONTAL'``).
+        shift: (x, y, z) translation of the object in world units, applied before imaging.
+        distance_ratio: DISN / 3D-R2N2 distance ratio (``distance = ratio * 1.75 * scale``) where
+            the pose set draws one, else None.
+    """
+
+    azimuth_deg: float
+    elevation_deg: float
+    inplane_deg: float
+    distance: float
+    focal_mm: float
+    sensor_mm: float
+    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    distance_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("azimuth_deg", "elevation_deg", "inplane_deg", "distance", "focal_mm", "sensor_mm"):
+            object.__setattr__(self, name, finite_float(getattr(self, name), name))
+        shift = tuple(finite_float(s, "shift") for s in self.shift)
+        if len(shift) != 3:
+            raise ValueError(f"shift must have 3 components, got {self.shift!r}")
+        object.__setattr__(self, "shift", shift)
+        if self.distance_ratio is not None:
+            object.__setattr__(self, "distance_ratio", finite_float(self.distance_ratio, "distance_ratio"))
+        if not -90.0 <= self.elevation_deg <= 90.0:
+            raise ValueError(f"elevation must be in [-90, 90], got {self.elevation_deg}")
+        if self.distance <= 0 or self.focal_mm <= 0 or self.sensor_mm <= 0:
+            raise ValueError("distance, focal_mm and sensor_mm must be > 0")
+
+    @property
+    def fov_deg(self) -> float:
+        """Horizontal field of view in degrees, ``2 atan(sensor / (2 focal))``."""
+        return fov_deg(self.focal_mm, self.sensor_mm)
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of every field (``shift`` as a list) plus the derived ``fov_deg``."""
+        d = dataclasses.asdict(self)
+        d["shift"] = list(self.shift)
+        d["fov_deg"] = self.fov_deg
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Pose:
+        """Inverse of :meth:`to_dict` (derived keys such as ``fov_deg`` are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "shift" in kwargs:
+            kwargs["shift"] = tuple(kwargs["shift"])
+        return cls(**kwargs)
+
+    def disn_metadata_row(self) -> list[float]:
+        """The pose as a line of DISN's ``rendering_metadata.txt``.
+
+        ``[az, el, inplane, distance_ratio, focal_mm, sensor_mm, max_distance, sx, sy, sz]`` with
+        ``max_distance = distance / distance_ratio`` and the shift in DISN's Blender (Z-up)
+        coordinates, ``(x, -z, y)`` of the world-frame shift (DISN's ``cam_read.py`` converts
+        back with ``(sx, sz, -sy)``).
+
+        Raises:
+            ValueError: the pose has no distance ratio.
+        """
+        if self.distance_ratio is None or self.distance_ratio <= 0:
+            raise ValueError("disn_metadata_row needs a pose with a positive distance_ratio")
+        sx, sy, sz = self.shift
+        return [
+            self.azimuth_deg,
+            self.elevation_deg,
+            self.inplane_deg,
+            self.distance_ratio,
+            self.focal_mm,
+            self.sensor_mm,
+            self.distance / self.distance_ratio,
+            sx,
+            -sz + 0.0,
+            sy,
+        ]
+
+
 def extrinsics(pose: Pose) -> np.ndarray:
     """World-to-camera ``[R|t]`` of a pose, with the object shift folded in.
 
@@ -215,7 +313,7 @@ def extrinsics(pose: Pose) -> np.ndarray:
     i.e. ``t' = R @ shift + t``.
 
     Args:
-        pose: a :class:`recon.render.poses.Pose` (anything with its attributes).
+        pose: a :class:`Pose` (anything with its attributes).
 
     Returns:
         (3, 4) float64 ``[R | t']``.

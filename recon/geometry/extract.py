@@ -1,7 +1,11 @@
-"""Meshes from predictions: marching cubes of a field on a grid, hierarchical refinement, voxels.
+"""Meshes from fields and voxels: marching cubes of a field on a grid, hierarchical refinement, voxels.
 
-* :func:`field_mesh`: the level set of an SDF or occupancy field sampled on a regular grid of
-  nodes (DISN: SDF on a 65³ grid at level 0; Occupancy Networks: probabilities at 0.2).
+* :func:`field_mesh`: the level set of an SDF or occupancy field sampled on the nodes of a
+  :class:`recon.geometry.grid.GridSpec` (the SDF stage's ground-truth mesh: its grid at level
+  0.003, DISN's ``isosurf.obj``; DISN's predictions: SDF on a 65³ grid at level 0; Occupancy
+  Networks: probabilities at 0.2).
+* :func:`occupancy_mesh`: the level set of a grid of voxel (cell-centred) occupancies, the mean
+  shape's and 3D-R2N2's meshes.
 * :func:`mise`: Occupancy Networks' Multiresolution IsoSurface Extraction
   (``im2mesh/utils/libmise/mise.pyx``): evaluate the field on a coarse grid, subdivide only the
   cells the surface can cross, and fill the nodes never evaluated by trilinear interpolation of
@@ -19,38 +23,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["Box", "field_mesh", "mise", "voxel_mesh"]
+from recon.geometry.grid import GridSpec
+
+__all__ = ["field_mesh", "mise", "occupancy_mesh", "voxel_mesh"]
 
 
-class Box:
-    """An axis-aligned cube ``[-half_extent, half_extent]³`` sampled by ``resolution`` nodes per axis.
-
-    Node ``[i, j, k]`` sits at ``-h + (i, j, k) · 2h / (resolution - 1)``; array axes are
-    world x, y, z.
-    """
-
-    def __init__(self, half_extent: float, resolution: int):
-        if resolution < 2 or half_extent <= 0:
-            raise ValueError(f"need resolution >= 2 and half_extent > 0, got {resolution}, {half_extent}")
-        self.half_extent = float(half_extent)
-        self.resolution = int(resolution)
-
-    @property
-    def spacing(self) -> float:
-        return 2.0 * self.half_extent / (self.resolution - 1)
-
-    def nodes(self) -> np.ndarray:
-        """(R³, 3) float64 node positions in C order of ``[i, j, k]``."""
-        axis = np.linspace(-self.half_extent, self.half_extent, self.resolution)
-        return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-
-
-def field_mesh(values: np.ndarray, box: Box, level: float, inside: str = "below"):
-    """The ``level`` set of a field sampled at the nodes of ``box``, by marching cubes (PyMCubes).
+def field_mesh(values: np.ndarray, grid: GridSpec, level: float, inside: str = "below"):
+    """The ``level`` set of a field sampled at the nodes of ``grid``, by marching cubes (PyMCubes).
 
     Args:
-        values: (R, R, R) field values at the nodes, R = ``box.resolution``.
-        box: where the nodes are.
+        values: (R, R, R) field values at the nodes, R = ``grid.resolution``; node ``[i, j, k]``
+            at ``grid.origin + (i, j, k) * grid.spacing``.
+        grid: where the nodes are.
         level: the iso-value (SDF: 0, or DISN's 0.003 for its ground truth; occupancy: a
             probability threshold such as Occupancy Networks' 0.2).
         inside: ``below`` when the solid is where ``values < level`` (SDF), ``above`` when it is
@@ -63,19 +47,40 @@ def field_mesh(values: np.ndarray, box: Box, level: float, inside: str = "below"
     import mcubes
 
     v = np.asarray(values, dtype=np.float64)
-    if v.shape != (box.resolution,) * 3:
-        raise ValueError(f"values must be {(box.resolution,) * 3} for this box, got {v.shape}")
+    if v.shape != (grid.resolution,) * 3:
+        raise ValueError(f"values must be {(grid.resolution,) * 3} for this grid, got {v.shape}")
     if inside not in ("below", "above"):
         raise ValueError(f"inside must be 'below' or 'above', got {inside!r}")
     if not (v.min() < level < v.max()):
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
     vertices, faces = mcubes.marching_cubes(v, float(level))
-    vertices = -box.half_extent + vertices * box.spacing
+    vertices = grid.origin + vertices * grid.spacing
     faces = faces.astype(np.int64)
     # PyMCubes winds triangles around the region above the level.
     if inside == "below":
         faces = faces[:, ::-1]
     return vertices.astype(np.float32), faces.astype(np.int32)
+
+
+def occupancy_mesh(probabilities: np.ndarray, half_extent: float, level: float):
+    """The ``level`` set of a cell-centred occupancy grid over ``[-h, h]³`` (zero-padded).
+
+    Voxel ``[i, j, k]`` of an (n, n, n) grid is the cube ``-h + [i, i+1] · s`` (x j, k),
+    s = 2h / n (:class:`recon.geometry.voxels.VoxelSpec`); its value sits at the voxel's centre.
+    A ring of zeros around the grid closes the surface where the occupancy reaches the border.
+
+    Args:
+        probabilities: (n, n, n) float occupancy probabilities.
+        half_extent: h.
+        level: the iso-value (the solid is above it).
+
+    Returns:
+        ``(vertices (V, 3) float32, faces (F, 3) int32)``, outward-wound.
+    """
+    n = probabilities.shape[0]
+    s = 2.0 * half_extent / n
+    padded = np.pad(np.asarray(probabilities, np.float64), 1)
+    return field_mesh(padded, GridSpec.cube(half_extent + s / 2.0, n + 2), level, inside="above")
 
 
 def _upsample(coarse: np.ndarray) -> np.ndarray:
@@ -123,7 +128,7 @@ def mise(
     upsampling_steps: int = 2,
     level: float = 0.0,
     batch_points: int = 100_000,
-) -> tuple[np.ndarray, Box, int]:
+) -> tuple[np.ndarray, GridSpec, int]:
     """Multiresolution IsoSurface Extraction (Occupancy Networks, Mescheder et al. 2019, §3.3).
 
     The field is evaluated at the (r₀+1)³ nodes of the coarse grid. At each of the
@@ -141,9 +146,9 @@ def mise(
         batch_points: points per call of ``field``.
 
     Returns:
-        ``(values, box, evaluated)``: the (R, R, R) float64 dense values with
-        R = r₀ · 2^steps + 1, the :class:`Box` of those nodes, and how many points ``field`` was
-        asked for (≤ R³).
+        ``(values, grid, evaluated)``: the (R, R, R) float64 dense values with
+        R = r₀ · 2^steps + 1, the :class:`~recon.geometry.grid.GridSpec` of those nodes
+        (``[-h, h]³``), and how many points ``field`` was asked for (≤ R³).
     """
 
     def evaluate(points: np.ndarray) -> np.ndarray:
@@ -152,13 +157,16 @@ def mise(
             out[start : start + batch_points] = np.asarray(field(points[start : start + batch_points]))
         return out
 
-    box = Box(half_extent, resolution_0 + 1)
-    values = evaluate(box.nodes()).reshape((box.resolution,) * 3)
+    # The coarse nodes by linspace (the last one exactly h), the refined ones as -h + index * spacing.
+    axis = np.linspace(-half_extent, half_extent, resolution_0 + 1)
+    coarse = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    values = evaluate(coarse).reshape((resolution_0 + 1,) * 3)
+    grid = GridSpec.cube(half_extent, resolution_0 + 1)
     evaluated = values.size
     for _ in range(upsampling_steps):
         active = _dilate(_active_cells(values, level))
         values = _upsample(values)
-        box = Box(half_extent, values.shape[0])
+        grid = GridSpec.cube(half_extent, values.shape[0])
         # Fine nodes at the corners of the fine cells inside active coarse cells.
         fine_active = np.repeat(np.repeat(np.repeat(active, 2, 0), 2, 1), 2, 2)
         todo = np.zeros(values.shape, bool)
@@ -172,10 +180,10 @@ def mise(
                     ] |= fine_active
         index = np.nonzero(todo)
         if len(index[0]):
-            points = -half_extent + np.stack(index, -1) * box.spacing
+            points = -half_extent + np.stack(index, -1) * grid.spacing
             values[index] = evaluate(points)
             evaluated += len(points)
-    return values, box, evaluated
+    return values, grid, evaluated
 
 
 # The four corner offsets of the face of a voxel normal to each axis, at +side, in the order that

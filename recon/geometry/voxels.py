@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from recon.sdf.grid import GridSpec
-from recon.sdf.narrow_band import triangle_table
-from recon.sdf.samples import inside_points
+from recon.geometry.grid import GridSpec
+from recon.geometry.sampling import inside_points
+from recon.geometry.triangles import triangle_table
 
 __all__ = ["VoxelSpec", "solid_voxels", "surface_voxels", "view_aligned_voxels"]
 
@@ -67,7 +67,8 @@ def solid_voxels(
         spec: the voxel grid.
         grid, grid_spec: the shape's SDF grid (negative inside) and its nodes, optional: where the
             grid is sure of the sign it answers, elsewhere the winding number does
-            (:func:`recon.sdf.samples.inside_points`); without it every centre takes a winding number.
+            (:func:`recon.geometry.sampling.inside_points`); without it every centre takes a
+            winding number.
     """
     n = spec.resolution
     return inside_points(vertices, faces, spec.centres(), grid, grid_spec).reshape(n, n, n)

@@ -1,1 +1,1 @@
-"""On-disk I/O: atomic writes, TSV tables and Zarr stores (see docs/data_format.md)."""
+"""On-disk I/O: atomic writes, TSV tables, Zarr stores and PNG images (see docs/data_format.md)."""

@@ -52,7 +52,7 @@ TARGETS = {
     "camera": ("cameras/K", "cameras/Rt"),
     "depth": ("views/depth", "views/mask"),
     "normal": ("views/normal",),
-    "sdf": ("sdf/{sdf_preset}/points", "sdf/{sdf_preset}/sdf"),
+    "sdf": ("sdf/{samples}/points", "sdf/{samples}/sdf"),
     "occupancy": ("occupancy/points", "occupancy/occupied"),
     "surface": ("surface/points", "surface/normals"),
     "voxels": ("voxels/{voxel_resolution}/solid", "voxels/{voxel_resolution}/surface"),
@@ -68,7 +68,7 @@ class PackedDataset:
         store: ``results/pack/<split>.zarr``.
         targets: names from :data:`TARGETS`.
         n_points: size of every point subset (``sdf``, ``occupancy``, ``surface``); DISN uses 2,048.
-        sdf_preset: ``gaussian`` (DeepSDF-style samples) or ``disn`` (DISN's band-stratified nodes).
+        samples: ``gaussian`` (DeepSDF-style samples) or ``disn`` (DISN's band-stratified nodes).
         voxel_resolution: resolution of the ``voxels`` target (one of the packed resolutions).
         seed: the project seed (subsets derive from it).
         views: view indices to serve (default all); e.g. ``[0]`` for one fixed view per shape.
@@ -79,7 +79,7 @@ class PackedDataset:
         store: Path | str,
         targets: Sequence[str] = ("image", "camera", "sdf"),
         n_points: int = 2048,
-        sdf_preset: str = "gaussian",
+        samples: str = "gaussian",
         voxel_resolution: int = 32,
         seed: int = 0,
         views: Sequence[int] | None = None,
@@ -98,7 +98,7 @@ class PackedDataset:
         self.categories = attrs["categories"]
         self.views = list(range(self.n_views)) if views is None else [int(v) for v in views]
         meta = array_metadata(self.store)
-        fill = {"sdf_preset": sdf_preset, "voxel_resolution": voxel_resolution}
+        fill = {"samples": samples, "voxel_resolution": voxel_resolution}
         names = [n.format(**fill) for t in self.targets for n in TARGETS[t]]
         if "octree" in self.targets:
             levels = sorted(

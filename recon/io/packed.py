@@ -2,20 +2,48 @@
 
 Voxels are served *filled*: ``voxels/<n>/solid | voxels/<n>/surface``, the occupancy of 3D-R2N2's
 ``ShapeNetVox32``, of recon's ``.binvox`` and of the loader's ``voxels`` training target, so that
-one definition holds from training to every preset (a prediction equal to the ground truth scores
+one definition holds from training to every protocol (a prediction equal to the ground truth scores
 IoU 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from recon.evaluate.protocols import GroundTruth
 from recon.io.store import open_store
 
-__all__ = ["PackedSplit"]
+__all__ = ["GroundTruth", "PackedSplit"]
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One shape's ground truth in the world frame (docs/data_format.md §5.5).
+
+    Attributes:
+        mesh_vertices: (V, 3) float, the SDF stage's iso mesh (DISN's ``isosurf.obj``).
+        mesh_faces: (F, 3) int.
+        surface_points: (S, 3) float, area-weighted samples of the normalized mesh.
+        surface_normals: (S, 3) float, their face normals.
+        occupancy_points: (O, 3) float, points in the padded box.
+        occupancy: (O,) bool, inside labels of those points.
+        voxels: resolution → (n, n, n) bool *filled* voxels: solid (centre inside) or surface
+            (meeting a triangle), as 3D-R2N2's ``ShapeNetVox32``, recon's ``.binvox`` and the
+            ``voxels`` training target (docs/data_format.md §5.4).
+        voxel_half_extent: the cube ``[-h, h]³`` the voxels cover.
+    """
+
+    mesh_vertices: np.ndarray
+    mesh_faces: np.ndarray
+    surface_points: np.ndarray
+    surface_normals: np.ndarray
+    occupancy_points: np.ndarray
+    occupancy: np.ndarray
+    voxels: Mapping[int, np.ndarray]
+    voxel_half_extent: float
 
 
 class PackedSplit:
@@ -65,7 +93,7 @@ class PackedSplit:
         return self.root[f"voxels/{resolution}/solid"][:] | self.root[f"voxels/{resolution}/surface"][:]
 
     def ground_truth(self, i: int) -> GroundTruth:
-        """Everything the presets compare shape i's predictions with."""
+        """Everything the protocols compare shape i's predictions with."""
         vertices, faces = self.mesh(i)
         return GroundTruth(
             mesh_vertices=vertices,

@@ -25,16 +25,36 @@ train shape each retrieval returned) and ``provenance``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recon.evaluate.protocols import Prediction
 from recon.io.store import open_store, write_array, write_store
 
-__all__ = ["Item", "PredictionSet", "write_predictions"]
+__all__ = ["Item", "Prediction", "PredictionSet", "write_predictions"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One prediction in the world frame: a mesh, and optionally voxel occupancy probabilities.
+
+    Attributes:
+        vertices: (V, 3) float (V may be 0: an empty prediction).
+        faces: (F, 3) int.
+        voxels: resolution n → (n, n, n) float occupancy probabilities in [0, 1] over
+            ``[-h, h]³`` with h = the ground truth's ``voxel_half_extent``; a protocol needing a
+            resolution not given voxelizes the mesh instead.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    voxels: Mapping[int, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.vertices) == 0 or len(self.faces) == 0
 
 
 @dataclass(frozen=True)

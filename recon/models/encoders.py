@@ -54,6 +54,7 @@ __all__ = [
     "Encoder",
     "ResNet",
     "build_encoder",
+    "composite",
     "load_pretrained",
     "normalize_images",
     "resnet18",
@@ -68,13 +69,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def composite(rgba: Tensor, background: float = 1.0) -> Tensor:
+    """(B, 4, H, W) straight-alpha RGBA floats in [0, 1] -> (B, 3, H, W) RGB over a ``background`` grey."""
+    rgb, alpha = rgba[:, :3], rgba[:, 3:]
+    return rgb * alpha + background * (1.0 - alpha)
+
+
 def normalize_images(images: Tensor, background: float = 1.0) -> Tensor:
     """Images in [0, 1] -> encoder input: (B, 3, H, W), ``(rgb - IMAGENET_MEAN) / IMAGENET_STD``.
 
     Args:
         images: (B, 3, H, W) channels-first RGB, or (B, H, W, 3) RGB / (B, H, W, 4) RGBA channels-last,
             floats in [0, 1]. A tensor with ``shape[1] == 3`` is taken as channels-first. RGBA (straight
-            alpha) is composited over ``background`` first, as :func:`recon.io.loader.to_float_image`.
+            alpha) is composited over ``background`` first (:func:`composite`).
         background: grey level of the background RGBA images are composited over (1 = white, what
             3D-R2N2 and DISN train on).
 
@@ -93,8 +100,7 @@ def normalize_images(images: Tensor, background: float = 1.0) -> Tensor:
     if images.shape[1] != 3:
         images = images.permute(0, 3, 1, 2)
         if images.shape[1] == 4:
-            rgb, alpha = images[:, :3], images[:, 3:]
-            images = rgb * alpha + background * (1.0 - alpha)
+            images = composite(images, background)
     mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (images - mean) / std

@@ -56,6 +56,12 @@ def _read_exr(path: Path) -> dict[str, np.ndarray]:
 class BlenderRenderer:
     """One Blender scene: a camera, lights, and the current shape.
 
+    A context manager: leaving the ``with`` block calls :meth:`close`::
+
+        with BlenderRenderer(width, height) as renderer:
+            renderer.load_shape(path, "obj")
+            ...
+
     Args:
         width, height: image size in pixels.
         samples: Cycles samples per pixel of the colour pass.
@@ -297,9 +303,15 @@ class BlenderRenderer:
         return np.stack([col[f"Combined.{c}"] for c in "RGBA"], axis=-1).astype(np.float32)
 
     def close(self) -> None:
-        """Remove the temporary folder of the EXR files."""
+        """Remove the current shape and the temporary folder of the EXR files."""
         self.clear_shape()
         self._tmp.cleanup()
+
+    def __enter__(self) -> BlenderRenderer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def _diffuse_only(material) -> None:

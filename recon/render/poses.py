@@ -1,22 +1,22 @@
-"""Camera pose presets: the anchors' viewpoint distributions, drawn from a generator the caller seeds.
+"""Camera pose sets: the anchors' viewpoint distributions, drawn from a generator the caller seeds.
 
-A :class:`PosePreset` draws one :class:`Pose` per ``(view, attempt)``. ``attempt`` counts the
+A :class:`PoseSet` draws one :class:`Pose` per ``(view, attempt)``. ``attempt`` counts the
 redraws of the same view after the renderer rejected a pose (the object touches the image
 border, as DISN's ``check_valid``); attempt 0 is the first draw. The caller seeds one generator
 per draw, ``recon.seeding.rng(seed, "render", category, shape_id, view, attempt)``; nothing in
 this module seeds anything.
 
-**Draw order** (fixed, part of the reproducibility contract): every :meth:`PosePreset.draw` makes
+**Draw order** (fixed, part of the reproducibility contract): every :meth:`PoseSet.draw` makes
 exactly one call, ``u = rng.random(8)``, and maps the eight standard uniforms in this order::
 
     u[0] azimuth   u[1] elevation   u[2] in-plane   u[3] distance (or distance ratio)
     u[4] field of view   u[5], u[6], u[7] shift x, y, z
 
 each as ``lo + (hi - lo) * u[i]`` over the range that applies (a fixed value has ``lo == hi``
-and ignores its uniform). Every preset consumes the same eight numbers, so changing one range
+and ignores its uniform). Every pose set consumes the same eight numbers, so changing one range
 never changes the values drawn for the others.
 
-Presets (angles in degrees, ``U(a, b)`` uniform; 35 mm lens on a 32 mm sensor unless stated):
+Pose sets (angles in degrees, ``U(a, b)`` uniform; 35 mm lens on a 32 mm sensor unless stated):
 
 ==============  =====  =========  ==================================================================
 name            views  size       distribution
@@ -52,28 +52,27 @@ steep top-down views are left out because they are rare in photographs of furnit
 Units: distances and shifts are in the units the anchors state them in, i.e. for a mesh at
 ShapeNet's scale (bounding-box diagonal 1). The render stage poses cameras in exactly that frame
 (the *render frame*, :mod:`recon.render.stage`) and converts the stored cameras to the normalized
-world frame, so the pipeline keeps ``PosePreset.scale`` at 1. ``scale`` multiplies every drawn
+world frame, so the pipeline keeps ``PoseSet.scale`` at 1. ``scale`` multiplies every drawn
 distance and shift (not the distance ratio) for callers that pose cameras in another frame, e.g.
-``get_preset("disn_easy", scale=2.0)`` around a unit-sphere object.
+``get_pose_set("disn_easy", scale=2.0)`` around a unit-sphere object.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from recon.geometry.cameras import focal_from_fov, fov_deg
+from recon.geometry.cameras import Pose, finite_float, focal_from_fov, fov_deg
 
 __all__ = [
     "N_UNIFORMS",
-    "PRESETS",
-    "Pose",
-    "PosePreset",
-    "get_preset",
+    "POSE_SETS",
+    "PoseSet",
+    "get_pose_set",
+    "pose_set_from_config",
     "random5dof",
 ]
 
@@ -85,104 +84,8 @@ N_UNIFORMS = 8
 DISN_MAX_DISTANCE = 1.75
 
 
-def _finite(x, name: str) -> float:
-    v = float(x)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    return v + 0.0  # -0.0 -> 0.0
-
-
-@dataclass(frozen=True)
-class Pose:
-    """One camera pose: viewpoint, lens and object shift. All values are Python floats.
-
-    Attributes:
-        azimuth_deg: azimuth in degrees, as drawn (not wrapped; DISN's last view may exceed 360).
-        elevation_deg: elevation in degrees, in [-90, 90].
-        inplane_deg: in-plane rotation in degrees, positive = image content counter-clockwise
-            (:func:`recon.geometry.cameras.look_at`).
-        distance: camera distance from the origin in world units.
-        focal_mm: lens focal length in mm.
-        sensor_mm: sensor width in mm (Blender ``sensor_fit='HORIZONTAL'``).
-        shift: (x, y, z) translation of the object in world units, applied before imaging.
-        distance_ratio: DISN / 3D-R2N2 distance ratio (``distance = ratio * 1.75 * scale``) where
-            the preset draws one, else None.
-    """
-
-    azimuth_deg: float
-    elevation_deg: float
-    inplane_deg: float
-    distance: float
-    focal_mm: float
-    sensor_mm: float
-    shift: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    distance_ratio: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("azimuth_deg", "elevation_deg", "inplane_deg", "distance", "focal_mm", "sensor_mm"):
-            object.__setattr__(self, name, _finite(getattr(self, name), name))
-        shift = tuple(_finite(s, "shift") for s in self.shift)
-        if len(shift) != 3:
-            raise ValueError(f"shift must have 3 components, got {self.shift!r}")
-        object.__setattr__(self, "shift", shift)
-        if self.distance_ratio is not None:
-            object.__setattr__(self, "distance_ratio", _finite(self.distance_ratio, "distance_ratio"))
-        if not -90.0 <= self.elevation_deg <= 90.0:
-            raise ValueError(f"elevation must be in [-90, 90], got {self.elevation_deg}")
-        if self.distance <= 0 or self.focal_mm <= 0 or self.sensor_mm <= 0:
-            raise ValueError("distance, focal_mm and sensor_mm must be > 0")
-
-    @property
-    def fov_deg(self) -> float:
-        """Horizontal field of view in degrees, ``2 atan(sensor / (2 focal))``."""
-        return fov_deg(self.focal_mm, self.sensor_mm)
-
-    def to_dict(self) -> dict:
-        """JSON-safe dict of every field (``shift`` as a list) plus the derived ``fov_deg``."""
-        d = dataclasses.asdict(self)
-        d["shift"] = list(self.shift)
-        d["fov_deg"] = self.fov_deg
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> Pose:
-        """Inverse of :meth:`to_dict` (derived keys such as ``fov_deg`` are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in d.items() if k in names}
-        if "shift" in kwargs:
-            kwargs["shift"] = tuple(kwargs["shift"])
-        return cls(**kwargs)
-
-    def disn_metadata_row(self) -> list[float]:
-        """The pose as a line of DISN's ``rendering_metadata.txt``.
-
-        ``[az, el, inplane, distance_ratio, focal_mm, sensor_mm, max_distance, sx, sy, sz]`` with
-        ``max_distance = distance / distance_ratio`` and the shift in DISN's Blender (Z-up)
-        coordinates, ``(x, -z, y)`` of the world-frame shift (DISN's ``cam_read.py`` converts
-        back with ``(sx, sz, -sy)``).
-
-        Raises:
-            ValueError: the pose has no distance ratio.
-        """
-        if self.distance_ratio is None or self.distance_ratio <= 0:
-            raise ValueError("disn_metadata_row needs a pose with a positive distance_ratio")
-        sx, sy, sz = self.shift
-        return [
-            self.azimuth_deg,
-            self.elevation_deg,
-            self.inplane_deg,
-            self.distance_ratio,
-            self.focal_mm,
-            self.sensor_mm,
-            self.distance / self.distance_ratio,
-            sx,
-            -sz + 0.0,
-            sy,
-        ]
-
-
 def _range(value, name: str) -> Range:
-    lo, hi = (_finite(v, name) for v in value)
+    lo, hi = (finite_float(v, name) for v in value)
     if lo > hi:
         raise ValueError(f"{name}: lower bound {lo} exceeds upper bound {hi}")
     return (lo, hi)
@@ -194,11 +97,11 @@ def _uniform(r: Range, u: float) -> float:
 
 
 @dataclass(frozen=True)
-class PosePreset:
+class PoseSet:
     """A named camera distribution: image size, view count and the ranges each draw uses.
 
     Attributes:
-        name: preset name.
+        name: pose set name.
         views: views per shape.
         width: image width in pixels.
         height: image height in pixels.
@@ -271,11 +174,11 @@ class PosePreset:
         if self.fov is not None and not (self.fov[0] > 0.0 and self.fov[1] < 180.0):
             raise ValueError(f"{self.name}: fov must lie in (0, 180), got {self.fov}")
         for name in ("max_distance", "focal_mm", "sensor_mm", "scale"):
-            if not _finite(getattr(self, name), name) > 0:
+            if not finite_float(getattr(self, name), name) > 0:
                 raise ValueError(f"{self.name}: {name} must be > 0")
         for name in ("shift", "fallback_shift"):
             value = getattr(self, name)
-            if value is not None and not _finite(value, name) >= 0:
+            if value is not None and not finite_float(value, name) >= 0:
                 raise ValueError(f"{self.name}: {name} must be >= 0")
         if self.fallback_after is not None and self.fallback_after < 0:
             raise ValueError(f"{self.name}: fallback_after must be >= 0")
@@ -284,7 +187,7 @@ class PosePreset:
         """The ranges :meth:`draw` uses for ``(view, attempt)``, in world units and degrees.
 
         Keys: ``azimuth``, ``elevation``, ``inplane``, ``distance``, ``distance_ratio`` (only where
-        the preset draws a ratio), ``fov``, ``shift`` (per axis).
+        the pose set draws a ratio), ``fov``, ``shift`` (per axis).
         """
         self._check_view(view, attempt)
         fallback = self.fallback_after is not None and attempt >= self.fallback_after
@@ -321,7 +224,7 @@ class PosePreset:
             attempt: 0 for the first draw of this view, +1 per rejected pose.
 
         Returns:
-            The :class:`Pose`; ``distance_ratio`` is set where the preset draws one.
+            The :class:`Pose`; ``distance_ratio`` is set where the pose set draws one.
         """
         r = self.ranges(view, attempt)
         u = rng.random(N_UNIFORMS)
@@ -348,7 +251,7 @@ class PosePreset:
         )
 
     def to_dict(self) -> dict:
-        """JSON-safe dict of the preset's fields (ranges as lists)."""
+        """JSON-safe dict of the pose set's fields (ranges as lists)."""
         d = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
@@ -372,8 +275,8 @@ def random5dof(
     sensor_mm: float = 32.0,
     scale: float = 1.0,
     name: str = "random5dof",
-) -> PosePreset:
-    """A preset drawing all five camera parameters uniformly from the given ranges.
+) -> PoseSet:
+    """A pose set drawing all five camera parameters uniformly from the given ranges.
 
     Args:
         views: views per shape.
@@ -388,12 +291,12 @@ def random5dof(
         shift: object shift half-width ``s``, drawn ``U(-s, s)`` per axis.
         sensor_mm: sensor width in mm.
         scale: multiplies drawn distances and shifts.
-        name: preset name.
+        name: pose set name.
 
     Returns:
-        The :class:`PosePreset`.
+        The :class:`PoseSet`.
     """
-    return PosePreset(
+    return PoseSet(
         name=name,
         views=views,
         width=width,
@@ -410,8 +313,8 @@ def random5dof(
     )
 
 
-PRESETS: dict[str, PosePreset] = {
-    "disn_easy": PosePreset(
+POSE_SETS: dict[str, PoseSet] = {
+    "disn_easy": PoseSet(
         name="disn_easy",
         views=36,
         width=224,
@@ -422,7 +325,7 @@ PRESETS: dict[str, PosePreset] = {
         distance_ratio=(0.65, 1.0),
         description="DISN renders, easy set (Xharlie/ShapenetRender_more_variation render_blender.py)",
     ),
-    "disn_hard": PosePreset(
+    "disn_hard": PoseSet(
         name="disn_hard",
         views=36,
         width=224,
@@ -437,7 +340,7 @@ PRESETS: dict[str, PosePreset] = {
         fallback_shift=0.1,
         description="DISN renders, hard set with object shift and its fallback after 4 tries",
     ),
-    "r2n2": PosePreset(
+    "r2n2": PoseSet(
         name="r2n2",
         views=24,
         width=137,
@@ -447,7 +350,7 @@ PRESETS: dict[str, PosePreset] = {
         distance_ratio=(0.65, 0.95),
         description="3D-R2N2 ShapeNetRendering (chrischoy/3D-R2N2 tools/render_models.py)",
     ),
-    "genre": PosePreset(
+    "genre": PoseSet(
         name="genre",
         views=20,
         width=256,
@@ -462,22 +365,22 @@ PRESETS: dict[str, PosePreset] = {
 }
 
 
-def get_preset(name: str, **overrides) -> PosePreset:
-    """Look up a preset by name, with field overrides; ``random5dof`` is built from keyword ranges.
+def get_pose_set(name: str, **overrides) -> PoseSet:
+    """Look up a pose set by name, with field overrides; ``random5dof`` is built from keyword ranges.
 
     Args:
-        name: one of :data:`PRESETS` or ``random5dof``.
-        **overrides: for a fixed preset, :class:`PosePreset` fields to replace (e.g.
+        name: one of :data:`POSE_SETS` or ``random5dof``.
+        **overrides: for a fixed pose set, :class:`PoseSet` fields to replace (e.g.
             ``views=12, scale=2.0``); for ``random5dof``, the arguments of :func:`random5dof`
             (``views``, ``width`` and ``height`` are required).
 
     Returns:
-        The :class:`PosePreset`.
+        The :class:`PoseSet`.
 
     Raises:
         ValueError: unknown name, unknown override, or missing ``random5dof`` arguments.
     """
-    valid = [*PRESETS, "random5dof"]
+    valid = [*POSE_SETS, "random5dof"]
     if name == "random5dof":
         missing = [k for k in ("views", "width", "height") if k not in overrides]
         if missing:
@@ -486,21 +389,21 @@ def get_preset(name: str, **overrides) -> PosePreset:
             return random5dof(**overrides)
         except TypeError as exc:
             raise ValueError(f"random5dof: {exc}") from None
-    if name not in PRESETS:
-        raise ValueError(f"unknown pose preset {name!r}; valid presets: {', '.join(valid)}")
-    fields = {f.name for f in dataclasses.fields(PosePreset)}
+    if name not in POSE_SETS:
+        raise ValueError(f"unknown pose set {name!r}; valid pose sets: {', '.join(valid)}")
+    fields = {f.name for f in dataclasses.fields(PoseSet)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"{name}: unknown preset fields {unknown}; valid fields: {sorted(fields)}")
-    return dataclasses.replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+        raise ValueError(f"{name}: unknown pose set fields {unknown}; valid fields: {sorted(fields)}")
+    return dataclasses.replace(POSE_SETS[name], **overrides) if overrides else POSE_SETS[name]
 
 
-def preset_from_config(render: Mapping) -> PosePreset:
-    """The preset of ``config["render"]``: its ``preset``, with ``views`` and ``resolution`` overrides.
+def pose_set_from_config(render: Mapping) -> PoseSet:
+    """The pose set of ``config["render"]``: its ``poses``, with ``views`` and ``resolution`` overrides.
 
     ``random5dof`` takes every range from ``render["random5dof"]``.
     """
-    if render["preset"] == "random5dof":
+    if render["poses"] == "random5dof":
         r = render["random5dof"]
         size = render["resolution"] or r["resolution"]
         return random5dof(
@@ -519,4 +422,4 @@ def preset_from_config(render: Mapping) -> PosePreset:
         overrides["views"] = render["views"]
     if render["resolution"]:
         overrides["width"] = overrides["height"] = render["resolution"]
-    return get_preset(render["preset"], **overrides)
+    return get_pose_set(render["poses"], **overrides)

@@ -1,6 +1,6 @@
 """Render every view of a shape into its render store.
 
-Frames. Poses are drawn in the *render frame* of their preset's anchors: the raw mesh with its
+Frames. Poses are drawn in the *render frame* of their pose set's anchors: the raw mesh with its
 bounding-box centre at the origin and bounding-box diagonal 1 (ShapeNet v2's normalization,
 and the size of ShapeNetCore v1's models), so that DISN's and 3D-R2N2's camera distances
 (ratio x 1.75) frame objects as their renders do. Every stored camera and depth is then
@@ -25,11 +25,11 @@ import numpy as np
 
 from recon.geometry.cameras import blender_camera_matrix_world, extrinsics, intrinsics
 from recon.geometry.references import dropped_note
+from recon.io.images import contact_sheet as compose_contact_sheet
+from recon.io.images import to_rgba8, write_png
 from recon.io.store import open_store, provenance, write_array, write_store
-from recon.render.color import to_rgba8
-from recon.render.contact_sheet import write_contact_sheet
 from recon.render.lighting import lighting_for_view
-from recon.render.poses import PosePreset
+from recon.render.poses import PoseSet
 from recon.seeding import rng
 
 __all__ = ["render_frame", "render_shape", "touches_border"]
@@ -65,7 +65,7 @@ def render_shape(
     *,
     ingest_store: Path | str,
     source_root: Path | str,
-    preset: PosePreset,
+    pose_set: PoseSet,
     config: Mapping,
     out_store: Path | str,
     contact_sheet: Path | str | None = None,
@@ -73,12 +73,12 @@ def render_shape(
     """Render all views of one shape and write its render store (and contact sheet).
 
     Args:
-        renderer: a :class:`recon.render.blender.BlenderRenderer` of ``preset``'s image size.
+        renderer: a :class:`recon.render.blender.BlenderRenderer` of ``pose_set``'s image size.
         ingest_store: the shape's ingest store (normalization, source file).
         source_root: root folder of the raw meshes. Blender reads a sanitized copy of the
             shape's files (:meth:`recon.render.blender.BlenderRenderer.load_shape`): nothing
             outside the shape's folder (the ingest store's ``shape.folder``).
-        preset: the pose preset (views, image size, distributions).
+        pose_set: the camera pose set (views, image size, distributions).
         config: the resolved config (``seed`` and ``render`` are recorded in provenance).
         out_store: output store path, written atomically.
         contact_sheet: output PNG path, or None.
@@ -100,12 +100,12 @@ def render_shape(
     max_attempts = int(config["render"]["max_attempts"])
     lighting = config["render"]["lighting"]
     seed = int(config["seed"])
-    width, height = preset.width, preset.height
+    width, height = pose_set.width, pose_set.height
     out = {k: [] for k in ("rgba", "mask", "depth", "normal", "albedo", "K", "Rt", "attempts", "border")}
     poses = []
-    for view in range(preset.views):
+    for view in range(pose_set.views):
         for attempt in range(max_attempts):
-            pose = preset.draw(rng(seed, "render", category, shape_id, view, attempt), view, attempt)
+            pose = pose_set.draw(rng(seed, "render", category, shape_id, view, attempt), view, attempt)
             centred = dataclasses.replace(pose, shift=(0.0, 0.0, 0.0))
             rt0 = extrinsics(centred)
             renderer.set_camera(blender_camera_matrix_world(rt0), pose.focal_mm, pose.sensor_mm)
@@ -140,24 +140,23 @@ def render_shape(
         out["attempts"].append(attempt + 1)
         out["border"].append(border)
         poses.append(pose)
-    _write(out_store, out, poses, attrs, preset, config, a, b)
+    _write(out_store, out, poses, attrs, pose_set, config, a, b)
     if contact_sheet is not None:
-        write_contact_sheet(
-            contact_sheet, out["rgba"], out["depth"], out["normal"], out["albedo"], out["mask"]
-        )
+        sheet = compose_contact_sheet(out["rgba"], out["depth"], out["normal"], out["albedo"], out["mask"])
+        write_png(contact_sheet, sheet)
     redraws = int(sum(out["attempts"]) - len(out["attempts"]))
-    log.info("%s/%s: %d views, %d redraws", category, shape_id, preset.views, redraws)
-    return {"views": preset.views, "redraws": redraws, "border_views": int(sum(out["border"]))}
+    log.info("%s/%s: %d views, %d redraws", category, shape_id, pose_set.views, redraws)
+    return {"views": pose_set.views, "redraws": redraws, "border_views": int(sum(out["border"]))}
 
 
-def _write(path, out, poses, ingest_attrs, preset, config, a, b) -> None:
+def _write(path, out, poses, ingest_attrs, pose_set, config, a, b) -> None:
     views = len(poses)
     h, w = out["mask"][0].shape
     world = {"frame": "world (normalized object frame)"}
     attrs = {
         "shape": ingest_attrs["shape"],
         "render": {
-            "preset": preset.to_dict(),
+            "preset": pose_set.to_dict(),  # the store's name for the pose set (docs/data_format.md)
             "width": w,
             "height": h,
             "render_frame": {
@@ -280,34 +279,33 @@ def render_batch(
 
     from recon.io.atomic import atomic_path
     from recon.render.blender import BlenderRenderer
-    from recon.render.poses import preset_from_config
+    from recon.render.poses import pose_set_from_config
 
     cfg = config["render"]
-    preset = preset_from_config(cfg)
-    renderer = BlenderRenderer(
-        preset.width,
-        preset.height,
-        samples=cfg["samples"],
-        denoise=cfg["denoise"],
-        device=cfg["device"],
-        threads=threads,
-    )
+    pose_set = pose_set_from_config(cfg)
     summaries = []
-    try:
-        with atomic_path(out_dir) as tmp:
-            tmp.mkdir()
-            for category, shape_id in tqdm(shapes, desc="render", unit="shape", mininterval=30):
-                summaries.append(
-                    render_shape(
-                        renderer,
-                        ingest_store=Path(ingest_dir) / category / f"{shape_id}.zarr",
-                        source_root=source_root,
-                        preset=preset,
-                        config=config,
-                        out_store=tmp / f"{shape_id}.zarr",
-                        contact_sheet=tmp / f"{shape_id}.png",
-                    )
+    with (
+        BlenderRenderer(
+            pose_set.width,
+            pose_set.height,
+            samples=cfg["samples"],
+            denoise=cfg["denoise"],
+            device=cfg["device"],
+            threads=threads,
+        ) as renderer,
+        atomic_path(out_dir) as tmp,
+    ):
+        tmp.mkdir()
+        for category, shape_id in tqdm(shapes, desc="render", unit="shape", mininterval=30):
+            summaries.append(
+                render_shape(
+                    renderer,
+                    ingest_store=Path(ingest_dir) / category / f"{shape_id}.zarr",
+                    source_root=source_root,
+                    pose_set=pose_set,
+                    config=config,
+                    out_store=tmp / f"{shape_id}.zarr",
+                    contact_sheet=tmp / f"{shape_id}.png",
                 )
-    finally:
-        renderer.close()
+            )
     return summaries

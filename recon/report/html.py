@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from recon.io.atomic import atomic_path
-from recon.report.images import encode_png
+from recon.io.images import encode_png
 
 __all__ = ["Figure", "ImageGrid", "Report", "Section", "Table", "Text", "slugify", "write_report"]
 
@@ -62,7 +62,7 @@ class ImageGrid:
     Attributes:
         items: ``(label, image)`` pairs; an image is an existing file (PNG, JPEG, ...; copied into
             the report's ``img/`` folder) or an array (written there as PNG; see
-            :func:`recon.report.images.write_png` for the accepted shapes and dtypes).
+            :func:`recon.io.images.to_uint8_image` for the accepted shapes and dtypes).
         caption: shown above the grid.
         columns: images per row.
     """

@@ -1,31 +1,27 @@
-"""Report images: shaded mesh views, SDF slices, line charts (inline SVG) and PNG writing.
+"""Report images: shaded mesh views, SDF slices and line charts (inline SVG).
 
-Everything here is pure NumPy / pure Python except the ray caster (numba) and PNG encoding (Pillow);
-no matplotlib and no OpenGL, so pictures come out the same on every machine.
+Everything here is pure NumPy / pure Python except the ray caster (numba); no matplotlib and no
+OpenGL, so pictures come out the same on every machine. PNG files are written by
+:mod:`recon.io.images`.
 
 - :func:`shade_mesh`: a perspective view of a mesh with one exact ray per (sub)pixel
   (:func:`recon.geometry.raycast.first_hit`), flat Lambertian shading plus ambient.
 - :func:`sdf_slices`: the three central axis-aligned slices of an SDF grid in a diverging colour
   map, with the iso contour in black.
 - :func:`line_chart_svg`: a small line chart (training curves) as a standalone SVG string.
-- :func:`write_png`: a (H, W), (H, W, 3) or (H, W, 4) image as a PNG file, written atomically
-  (:func:`recon.io.atomic.atomic_write_bytes`).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from pathlib import Path
 
 import numpy as np
 
 from recon.geometry.cameras import camera_center, look_at
-from recon.io.atomic import atomic_write_bytes
 
-__all__ = ["encode_png", "line_chart_svg", "sdf_slices", "shade_mesh", "to_uint8_image", "write_png"]
+__all__ = ["line_chart_svg", "sdf_slices", "shade_mesh"]
 
 #: Direction toward the light in camera coordinates (OpenCV: x right, y down, z forward): from the
 #: upper left, in front of the object. Not normalized.
@@ -192,7 +188,7 @@ def sdf_slices(
     """The three central axis-aligned slices of a cubic SDF grid, side by side, colour-mapped.
 
     Grids in this project are node grids indexed ``[i, j, k]`` <-> ``(x, y, z)``, node ``i`` at
-    ``-half_extent + i * 2 half_extent / (R - 1)`` (:class:`recon.sdf.grid.GridSpec` with
+    ``-half_extent + i * 2 half_extent / (R - 1)`` (:class:`recon.geometry.grid.GridSpec` with
     ``lo = -hi``). The slices are taken at index ``R // 2`` (the plane through the origin for odd R)
     and laid out left to right, each seen from the positive end of its axis exactly as
     :func:`shade_mesh` would show it (image up = +Y, or -Z looking down):
@@ -465,66 +461,3 @@ def _legend(names: list[str], right_x: float, top_y: float) -> list[str]:
         out.append(f'<text x="{_num(x0 + 23)}" y="{_num(y + 4)}">{escape(name)}</text>')
     out.append("</g>")
     return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# PNG files
-# ---------------------------------------------------------------------------------------------------
-
-
-def to_uint8_image(image: np.ndarray) -> np.ndarray:
-    """An image as uint8: uint8 as is, bool as 0/255, floats in [0, 1] scaled (and clipped).
-
-    Args:
-        image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array.
-
-    Returns:
-        (H, W), (H, W, 3) or (H, W, 4) uint8 array.
-
-    Raises:
-        ValueError: another shape or dtype.
-    """
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"an image must be (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype == bool:
-        return a.astype(np.uint8) * 255
-    if np.issubdtype(a.dtype, np.floating):
-        return np.round(255.0 * np.clip(np.nan_to_num(a), 0.0, 1.0)).astype(np.uint8)
-    raise ValueError(f"an image must be uint8, bool or float in [0, 1], got {a.dtype}")
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an image (no timestamp chunk: the same pixels give the same bytes).
-
-    Args:
-        image: (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; uint8, bool or float in [0, 1]
-            (:func:`to_uint8_image`).
-
-    Returns:
-        The PNG file's bytes.
-    """
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(to_uint8_image(image))).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_png(path: Path | str, image: np.ndarray) -> Path:
-    """Write an image as a PNG file (:func:`encode_png`), atomically.
-
-    Args:
-        path: output file.
-        image: (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; uint8, bool or float in [0, 1].
-
-    Returns:
-        ``path`` as a Path.
-    """
-    path = Path(path)
-    atomic_write_bytes(path, encode_png(image))
-    return path

@@ -1,6 +1,6 @@
 """The pipeline's report page: what the results folder holds, assembled into one static HTML page.
 
-Sections: the metric tables of every preset (overview of the ``all`` rows, then per category),
+Sections: the metric tables of every evaluation protocol (overview of the ``all`` rows, then per category),
 ground truth next to every method's prediction for a few shapes of the evaluated split, their
 render contact sheets, SDF slices, and training curves of the models that have a history.
 Everything is read from the results folder; nothing is recomputed but the images.
@@ -34,15 +34,16 @@ def pick_shapes(categories: Sequence[str], count: int) -> list[int]:
 
 
 def _metric_tables(
-    results: Path, split: str, presets: Sequence[str], names: Mapping[str, str]
+    results: Path, split: str, protocols: Sequence[str], names: Mapping[str, str]
 ) -> list[Section]:
-    from recon.evaluate.protocols import get_preset
+    """One section per protocol; the page calls them presets (its words and anchors are unchanged)."""
+    from recon.evaluate.protocols import get_protocol
 
     sections = []
-    for name in presets:
+    for name in protocols:
         path = results / "evaluate" / split / f"{name}.tsv"
         rows = read_tsv(path) if path.exists() else []
-        preset = get_preset(name)
+        protocol = get_protocol(name)
         if not rows:
             sections.append(Section(f"Preset {name}", [Text(f"No results for preset {name} yet.")]))
             continue
@@ -59,8 +60,8 @@ def _metric_tables(
                 f"Preset {name}",
                 [
                     Text(
-                        f"Source: {preset.source}. Lower is better for: "
-                        + (", ".join(k for k, v in preset.higher_is_better.items() if not v) or "none")
+                        f"Source: {protocol.source}. Lower is better for: "
+                        + (", ".join(k for k, v in protocol.higher_is_better.items() if not v) or "none")
                         + "; higher for the rest."
                     ),
                     Table(
@@ -86,9 +87,9 @@ def _number(text: str):
     return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
-def _item_scores(results: Path, split: str, method: str, presets: Sequence[str]) -> dict[tuple, str]:
-    """(category, shape_id, view) → a score label: the IoU of the first preset with one (volumetric first)."""
-    for name in sorted(presets, key=lambda p: ("onet", "convonet", "r2n2", "pix3d", "disn").index(p)):
+def _item_scores(results: Path, split: str, method: str, protocols: Sequence[str]) -> dict[tuple, str]:
+    """(category, shape_id, view) → a label: the IoU of the first protocol with one (volumetric first)."""
+    for name in sorted(protocols, key=lambda p: ("onet", "convonet", "r2n2", "pix3d", "disn").index(p)):
         path = results / "evaluate" / split / method / f"{name}.tsv"
         if path.exists():
             rows = read_tsv(path)
@@ -100,7 +101,7 @@ def _item_scores(results: Path, split: str, method: str, presets: Sequence[str])
     return {}
 
 
-def _prediction_section(results, split_store, split, picks, methods, presets, size) -> list[Section]:
+def _prediction_section(results, split_store, split, picks, methods, protocols, size) -> list[Section]:
     from recon.io.predictions import PredictionSet
 
     sets = {}
@@ -108,7 +109,7 @@ def _prediction_section(results, split_store, split, picks, methods, presets, si
         path = results / "predict" / method / f"{split}.zarr"
         if path.exists():
             sets[method] = PredictionSet(path)
-    scores = {m: _item_scores(results, split, m, presets) for m in sets}
+    scores = {m: _item_scores(results, split, m, protocols) for m in sets}
     sections = []
     for i in picks:
         category, shape_id = split_store.categories[i], split_store.shape_ids[i]
@@ -135,7 +136,7 @@ def _prediction_section(results, split_store, split, picks, methods, presets, si
 
 
 def _contact_sheets(split_store, picks) -> list:
-    from recon.render.contact_sheet import contact_sheet
+    from recon.io.images import contact_sheet
 
     root = split_store.root
     needed = ("rgba", "depth", "normal", "albedo", "mask")
@@ -209,7 +210,7 @@ def build_report(
     out_dir: Path | str,
     config: Mapping,
     methods: Sequence[str],
-    presets: Sequence[str],
+    protocols: Sequence[str],
     results: Path | str = "results",
 ) -> Path:
     """Write the report page to ``out_dir`` (``index.html`` + ``img/``) from the results folder.
@@ -219,7 +220,7 @@ def build_report(
         config: a mapping holding the config's ``seed``, ``evaluate.split`` and ``report`` (the
             workflow passes those the report rule declares).
         methods: the evaluated methods, in table order.
-        presets: the presets, in section order.
+        protocols: the evaluation protocols, in section order.
         results: the results folder the stages wrote.
 
     Returns:
@@ -242,13 +243,13 @@ def build_report(
                     " 32³ IoU with the answer: an upper bound of retrieval), retrieval_image (nearest train "
                     "view by pixel descriptor)."
                 ),
-                *_metric_tables(results, split, presets, split_store.category_names),
+                *_metric_tables(results, split, protocols, split_store.category_names),
             ],
             anchor="metrics",
         ),
         Section(
             "Predictions",
-            _prediction_section(results, split_store, split, picks, methods, presets, size)
+            _prediction_section(results, split_store, split, picks, methods, protocols, size)
             or [Text("No shapes in the evaluated split.")],
             anchor="predictions",
         ),
@@ -259,7 +260,7 @@ def build_report(
     meta = {
         "split": f"{split} ({len(split_store)} shapes)",
         "methods": ", ".join(methods),
-        "presets": ", ".join(presets),
+        "presets": ", ".join(protocols),
         "seed": str(config["seed"]),
         "split fingerprint": _split_fingerprint(results, split),
     }

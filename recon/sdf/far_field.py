@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from recon.sdf.narrow_band import point_triangle_distance2
+from recon.geometry.triangles import point_triangle_distance2
 
 __all__ = ["refine_by_descent", "sweep_closest_points", "sweep_coarse", "vertex_stars"]
 

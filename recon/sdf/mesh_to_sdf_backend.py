@@ -51,7 +51,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from recon.sdf.grid import GridSpec
+from recon.geometry.grid import GridSpec
 
 __all__ = ["available", "mesh_to_sdf_grid", "mesh_to_sdf_points"]
 

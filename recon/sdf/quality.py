@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from recon.sdf.grid import winding_numbers
+from recon.geometry.winding import winding_numbers
 
 __all__ = ["QUALITY_COLUMNS", "quality_metrics", "quality_reason"]
 

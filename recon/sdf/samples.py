@@ -1,10 +1,11 @@
-"""Point samples with signed distances or occupancies: the presets of DeepSDF, DISN and ONet.
+"""Point samples with signed distances or occupancies: the sample groups of DeepSDF, DISN and ONet.
 
 All draws come from the generator passed in (the stage seeds it with
-``rng(seed, "sdf", category, shape_id, preset)``). Points are in the world frame; SDF values
+``rng(seed, "sdf", category, shape_id, group)``). Points are in the world frame; SDF values
 are negative inside, in world units.
 
-- :func:`surface_samples`: area-weighted points on the surface with their face normals.
+- surface points: area-weighted, with their face normals
+  (:func:`recon.geometry.sampling.surface_samples`).
 - :func:`gaussian_samples` (DeepSDF / mesh_to_sdf): surface points moved by isotropic
   N(0, sigma^2) offsets, one equal share per sigma, plus a uniform share in the box; exact SDF.
 - :func:`disn_samples` (DISN ``preprocessing/create_point_sdf_grid.py:sample_sdf``): grid nodes
@@ -22,53 +23,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recon.geometry.quality import face_areas
-from recon.sdf.grid import GridSpec, winding_numbers
+from recon.geometry.grid import GridSpec
+from recon.geometry.sampling import inside_points, surface_samples
 
 __all__ = [
     "DISN_BANDS",
     "disn_band_counts",
     "disn_samples",
     "gaussian_samples",
-    "inside_points",
     "occupancy_samples",
     "point_sdf",
-    "surface_samples",
 ]
 
 #: DISN's SDF bands around the iso level (``sdf - iso`` in [b_i, b_{i+1})).
 DISN_BANDS = (-0.1, -0.03, 0.0, 0.03, 0.1)
-
-
-def inside_points(
-    vertices: np.ndarray,
-    faces: np.ndarray,
-    points: np.ndarray,
-    grid: np.ndarray | None = None,
-    spec: GridSpec | None = None,
-) -> np.ndarray:
-    """Inside labels (|winding number| > 0.5) of (N, 3) points; (N,) bool.
-
-    With the shape's SDF ``grid`` (and its ``spec``), a point whose trilinearly interpolated grid
-    value is more than 1.5 node spacings from zero takes the grid's sign: the SDF is 1-Lipschitz,
-    so the interpolation is within half a node diagonal of the point's own SDF, and the grid's
-    values are within a few thousandths of the truth. Only the other points need their own
-    winding number, which is most of the cost.
-    """
-    p = np.ascontiguousarray(points, dtype=np.float64)
-    if len(p) == 0:
-        return np.zeros(0, bool)
-    if grid is None:
-        return np.abs(winding_numbers(vertices, faces, p)) > 0.5
-    from scipy.ndimage import map_coordinates
-
-    coords = ((p - spec.origin) / spec.spacing).T
-    value = map_coordinates(np.asarray(grid, dtype=np.float32), coords, order=1, mode="nearest")
-    inside = value < 0
-    outside_box = np.any((p < spec.origin) | (p > spec.corner), axis=1)
-    unsure = (np.abs(value) <= 1.5 * spec.spacing) | outside_box
-    inside[unsure] = np.abs(winding_numbers(vertices, faces, p[unsure])) > 0.5
-    return inside
 
 
 def point_sdf(
@@ -80,8 +48,8 @@ def point_sdf(
 ) -> np.ndarray:
     """Exact signed distances of (N, 3) points; (N,) float32.
 
-    Distance from libigl's AABB tree, sign from :func:`inside_points` (``grid`` and ``spec``
-    only save work; they do not change the result).
+    Distance from libigl's AABB tree, sign from :func:`recon.geometry.sampling.inside_points`
+    (``grid`` and ``spec`` only save work; they do not change the result).
     """
     import igl
 
@@ -93,28 +61,6 @@ def point_sdf(
     distance, *_ = igl.signed_distance(p, v, f, igl.SIGNED_DISTANCE_TYPE_UNSIGNED)
     inside = inside_points(v, f, p, grid, spec)
     return np.where(inside, -np.abs(distance), np.abs(distance)).astype(np.float32)
-
-
-def surface_samples(
-    vertices: np.ndarray, faces: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` area-weighted surface points and their face normals.
-
-    Returns:
-        ``points`` (n, 3) float64 and ``normals`` (n, 3) float64 unit face normals (as the
-        triangles are wound).
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    areas = face_areas(v, f)
-    face = rng.choice(len(f), size=n, p=areas / areas.sum())
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    a, b, c = v[f[face, 0]], v[f[face, 1]], v[f[face, 2]]
-    points = (1 - s)[:, None] * a + (s * (1 - r2))[:, None] * b + (s * r2)[:, None] * c
-    normals = np.cross(b - a, c - a)
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
-    return points, normals
 
 
 def gaussian_samples(
@@ -140,7 +86,7 @@ def gaussian_samples(
         box: ``(lo, hi)``, the box the uniform points fill: numbers (the cube ``[lo, hi]^3``) or
             (x, y, z) corners (a grid's :attr:`GridSpec.lo` and :attr:`GridSpec.hi`).
         grid, spec: the shape's SDF grid, to skip winding numbers far from the surface
-            (:func:`inside_points`).
+            (:func:`recon.geometry.sampling.inside_points`).
 
     Returns:
         ``points`` (n, 3) float32 and ``sdf`` (n,) float32; uniform points come last.

@@ -2,7 +2,7 @@
 
 Reads the shape's ingest store (the normalized mesh, world frame) and writes
 ``results/sdf/<category>/<shape_id>.zarr`` (layout: ``docs/data_format.md`` §5.3). Every draw
-comes from ``rng(seed, "sdf", category, shape_id, preset)``. A shape that fails the quality
+comes from ``rng(seed, "sdf", category, shape_id, group)``. A shape that fails the quality
 checks (:mod:`recon.sdf.quality`) still gets its store, with ``status = "quarantined"`` and the
 reason in its attributes, so it can be inspected; the SDF ledger leaves it out of the manifest.
 """
@@ -16,18 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.extract import field_mesh
+from recon.geometry.grid import GridSpec
 from recon.geometry.normalize import HALF_EXTENT
+from recon.geometry.sampling import surface_samples
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.io.tables import read_tsv, write_tsv
-from recon.sdf.grid import GridSpec, sdf_grid
-from recon.sdf.mesh import iso_mesh
+from recon.sdf.grid import sdf_grid
 from recon.sdf.quality import QUALITY_COLUMNS, quality_metrics, quality_reason
-from recon.sdf.samples import disn_samples, gaussian_samples, occupancy_samples, surface_samples
+from recon.sdf.samples import disn_samples, gaussian_samples, occupancy_samples
 from recon.seeding import rng
 
 __all__ = [
-    "GAUSSIAN_PRESETS",
     "SDF_LEDGER_COLUMNS",
+    "SIGMA_SETS",
+    "UNIFORM_FRACTION",
     "build_sdf_ledger",
     "gaussian_params",
     "grid_spec",
@@ -39,14 +42,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Named ``gaussian`` presets: offsets' standard deviations (world units) and the uniform share.
-#: DeepSDF (``PreprocessMesh.cpp``): variances 0.005 and 0.0005, 47/50 of the points near the
-#: surface. mesh_to_sdf (``sample_sdf_near_surface``): scales 0.0025 and 0.00025, 47 % each,
-#: the rest uniform (there in the unit sphere, here in the grid's box).
-GAUSSIAN_PRESETS = {
-    "deepsdf": {"sigmas": [float(np.sqrt(0.005)), float(np.sqrt(0.0005))], "uniform_fraction": 0.06},
-    "mesh_to_sdf": {"sigmas": [0.0025, 0.00025], "uniform_fraction": 0.06},
+#: The named sets of ``sdf.samples.gaussian.sigmas``: the offsets' standard deviations (world units).
+#: DeepSDF (``PreprocessMesh.cpp``): variances 0.005 and 0.0005. mesh_to_sdf
+#: (``sample_sdf_near_surface``): scales 0.0025 and 0.00025.
+SIGMA_SETS = {
+    "deepsdf": [float(np.sqrt(0.005)), float(np.sqrt(0.0005))],
+    "mesh_to_sdf": [0.0025, 0.00025],
 }
+
+#: The uniform share of the ``gaussian`` points where ``uniform_fraction`` is null, that of both sets:
+#: DeepSDF draws 47/50 of its points near the surface, mesh_to_sdf 47 % at each sigma; the rest are
+#: uniform (there in the unit sphere, here in the grid's box).
+UNIFORM_FRACTION = 0.06
 
 #: Columns of results/sdf/ledger.tsv (the manifest has the ingest manifest's columns).
 SDF_LEDGER_COLUMNS = ("category", "shape_id", "split", "status", "reason", *QUALITY_COLUMNS, "iso_faces")
@@ -56,19 +63,21 @@ GRID_CHUNK = 32
 
 
 def gaussian_params(cfg: Mapping) -> dict:
-    """The ``sdf.samples.gaussian`` config with its preset's values filled in where it gives null.
+    """The ``sdf.samples.gaussian`` config resolved, as the SDF store records it (``samples.gaussian``).
 
-    Raises:
-        ValueError: the ``custom`` preset without ``sigmas`` or ``uniform_fraction``.
+    Returns:
+        ``count``; ``sigmas``, a list (a named set's values, :data:`SIGMA_SETS`); ``uniform_fraction``
+        (null = :data:`UNIFORM_FRACTION`); and ``preset``, the stored attribute naming the set
+        (``custom`` for a list).
     """
-    params = {**GAUSSIAN_PRESETS.get(cfg["preset"], {}), **{k: v for k, v in cfg.items() if v is not None}}
-    missing = [k for k in ("sigmas", "uniform_fraction") if params.get(k) is None]
-    if missing:
-        raise ValueError(
-            f"sdf.samples.gaussian.preset = {cfg['preset']!r} needs "
-            + " and ".join(f"sdf.samples.gaussian.{k}" for k in missing)
-        )
-    return params
+    sigmas, uniform = cfg["sigmas"], cfg["uniform_fraction"]
+    named = isinstance(sigmas, str)
+    return {
+        "count": cfg["count"],
+        "preset": sigmas if named else "custom",
+        "sigmas": list(SIGMA_SETS[sigmas] if named else sigmas),
+        "uniform_fraction": UNIFORM_FRACTION if uniform is None else uniform,
+    }
 
 
 def grid_spec(grid_cfg: Mapping, vertices: np.ndarray) -> GridSpec:
@@ -217,7 +226,7 @@ def sdf_shape(ingest_store: Path | str, out_store: Path | str, config: Mapping) 
         spec=spec,
     )
     iso = float(cfg["iso"])
-    mesh_vertices, mesh_faces = iso_mesh(grid, spec, iso)
+    mesh_vertices, mesh_faces = field_mesh(grid, spec, iso)
 
     q = cfg["quality"]
     probe = rng(seed, "sdf", category, shape_id, "quality")

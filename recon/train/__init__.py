@@ -3,7 +3,7 @@
 A model family (DISN, 3D-R2N2, ...) is a :class:`Method` with a ``Config`` dataclass of
 hyper-parameters, registered by name (:func:`register`); :func:`train` trains any of them on packed
 split stores with the same data order, checkpoints, logs and resumption (see
-:mod:`recon.train.trainer`), and :func:`train_from_files` does so from an experiment file.
+:mod:`recon.train.loop`), and :func:`train_from_files` does so from an experiment file.
 
 Experiment files are small YAML files: the method, overrides of its config's defaults and overrides of
 :class:`TrainConfig`'s defaults. Every key is checked (an unknown one is an error that names it)::
@@ -34,9 +34,10 @@ record), so it can be given back as an experiment. From the command line::
     python -m recon.train --describe disn                              # a method's config fields
 """
 
-from recon.train.method import (
+from recon.models.method import (
     METHODS,
     Method,
+    PredictContext,
     build_config,
     config_help,
     config_to_dict,
@@ -45,17 +46,13 @@ from recon.train.method import (
     register,
     unwrap_model,
 )
-from recon.train.trainer import (
-    TrainConfig,
-    load_experiment,
-    resolve_experiment,
-    train,
-    train_from_files,
-)
+from recon.train.experiment import TrainConfig, load_experiment, resolve_experiment
+from recon.train.loop import train, train_from_files
 
 __all__ = [
     "METHODS",
     "Method",
+    "PredictContext",
     "TrainConfig",
     "build_config",
     "config_help",

@@ -17,8 +17,9 @@ import sys
 
 import yaml
 
-from recon.train.method import METHODS, config_help, discover_methods, get_method
-from recon.train.trainer import TrainConfig, train_from_files
+from recon.models.method import METHODS, config_help, discover_methods, get_method
+from recon.train.experiment import TrainConfig
+from recon.train.loop import train_from_files
 
 
 def _overrides(items: list[str]) -> dict:

@@ -2,8 +2,9 @@
 
 :func:`predict_split` loads a training run (its ``config.yaml`` and the best checkpoint, else the
 last), predicts a mesh for the first ``views`` views of every shape of the split with the method's
-:meth:`~recon.train.method.Method.predict_mesh`, and, for methods that predict voxels
-(``predict_voxels``), keeps their 32³ probabilities for the voxel presets. The store's layout is
+:meth:`~recon.models.method.Method.predict_mesh` (given the split's
+:class:`~recon.models.method.PredictContext`), and, for methods that predict voxels
+(``predict_voxels``), keeps their 32³ probabilities for the voxel protocols. The store's layout is
 :mod:`recon.io.predictions`' (docs/data_format.md §5.6), the same as the baselines'.
 """
 
@@ -32,7 +33,7 @@ def load_run(run_dir: Path | str, device: str = "cpu"):
     """
     import torch
 
-    from recon.train.trainer import resolve_experiment
+    from recon.train import resolve_experiment
 
     run_dir = Path(run_dir)
     method, config, _ = resolve_experiment(run_dir / "config.yaml")
@@ -72,10 +73,12 @@ def predict_split(
 
     from recon.io.loader import PackedDataset, collate
     from recon.io.packed import PackedSplit
+    from recon.models.method import PredictContext
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     method, model_config, model = load_run(run_dir, device)
     split = PackedSplit(split_store)
+    context = PredictContext.of(split)
     targets = dict(method.targets(model_config))
     targets["targets"] = tuple(t for t in targets.get("targets", ()) if t in ("image", "camera"))
     targets.pop("views", None)
@@ -91,9 +94,8 @@ def predict_split(
     for start in tqdm(range(0, len(dataset), batch_size), desc=Path(run_dir).name, unit="batch"):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-        batch["voxel_half_extent"] = split.voxel_half_extent
         with torch.no_grad():
-            meshes.extend(method.predict_mesh(model, batch, model_config))
+            meshes.extend(method.predict_mesh(model, batch, model_config, context))
             if predicts_voxels:
                 voxels.extend(method.predict_voxels(model, batch, model_config).float().cpu().numpy())
         for s, v in zip(batch["shape_index"].tolist(), batch["view"].tolist(), strict=True):

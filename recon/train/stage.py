@@ -1,14 +1,15 @@
 """Start a training run with one process per GPU: in this process for one, through ``torchrun`` for more.
 
-The workflow's ``train_model`` rule asks SLURM (or the local scheduler) for ``train.gpus`` GPUs and
-calls :func:`train_processes` with that number. With ``processes > 1`` it runs::
+The workflow's ``train_model`` rule asks SLURM (or the local scheduler) for its ``gpu`` resource (1
+unless a profile or ``--set-resources train_model:gpu=N`` asks for more) and calls
+:func:`train_processes` with the number of GPUs the job got. With ``processes > 1`` it runs::
 
     python -m torch.distributed.run --standalone --nproc-per-node N \\
         -m recon.train EXPERIMENT --train-store ... --val-store ... --out-dir ... --set k=v ...
 
 on this node (``--standalone``: a rendezvous on localhost, so a single SLURM task with N GPUs is
 enough; the profile sets ``tasks_per_gpu: 0`` for that). Every process trains its shard of each
-batch (:mod:`recon.train.trainer`); process 0 writes the outputs. Processes use NCCL on GPUs and gloo
+batch (:mod:`recon.train.sampling`); process 0 writes the outputs. Processes use NCCL on GPUs and gloo
 on CPUs, so the same path runs, slowly, on a machine without GPUs.
 """
 
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from recon.config import ConfigError
-from recon.train.trainer import load_experiment, train_from_files
+from recon.train.experiment import load_experiment
+from recon.train.loop import train_from_files
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def train_processes(
     Args:
         experiment: experiment YAML file (format in :mod:`recon.train`).
         train_store, val_store: packed split stores (``val_store`` may be None).
-        out_dir: output folder (see :mod:`recon.train.trainer`).
+        out_dir: output folder (see :mod:`recon.train.loop`).
         processes: number of processes; 1 trains here, more start ``torchrun`` on this node.
         overrides: nested mapping on top of the experiment, e.g. ``{"train": {"num_workers": 8}}``.
         seed: the project seed (the config's ``seed``, as the workflow passes it): the run's
@@ -87,7 +89,7 @@ def train_processes(
         progress: tqdm progress bar on stderr.
 
     Returns:
-        the run's summary (:func:`recon.train.trainer.train`'s return value).
+        the run's summary (:func:`recon.train.loop.train`'s return value).
 
     Raises:
         RuntimeError: when ``torchrun`` fails; its exit status is in the message (its output went

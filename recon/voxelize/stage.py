@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from recon.geometry.grid import GridSpec
 from recon.geometry.normalize import HALF_EXTENT
 from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels, view_aligned_voxels
 from recon.io.store import open_store, provenance, write_array, write_store
-from recon.sdf.grid import GridSpec
 from recon.voxelize.binvox import write_binvox
 from recon.voxelize.octree import EMPTY, build_octree, node_centres, node_counts
 from recon.voxelize.spherical import partial_spherical_map, sphere_grid, spherical_map

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from recon.train.method import METHODS, discover_methods
+from recon.models.method import METHODS, discover_methods
 from tests.meshes import REPO
 
 SCRIPT = REPO / "bench" / "gpu_check.py"

@@ -16,7 +16,6 @@ import trimesh
 import recon.demo.stage as demo_dataset
 from recon.demo import DEMO_CATEGORIES, MAIN_VARIANT, PALETTES, generate_shape, make_demo_dataset
 from recon.demo.obj_writer import ObjPart, format_obj
-from recon.demo.png import encode_png
 from recon.seeding import rng
 
 N = 8
@@ -227,15 +226,6 @@ def test_texture_png_and_uvs(v1):
         assert any(re.fullmatch(r"f \d+/\d+ \d+/\d+ \d+/\d+", line) for line in lines)
         assert any(re.fullmatch(r"f \d+ \d+ \d+", line) for line in lines)  # untextured parts
     assert kinds  # at least one texture kind was drawn
-
-
-def test_png_encoder_roundtrip():
-    img = (np.arange(5 * 7 * 3) * 37 % 256).astype(np.uint8).reshape(5, 7, 3)
-    w, h, decoded = _decode_png(encode_png(img))
-    assert (w, h) == (7, 5)
-    np.testing.assert_array_equal(decoded, img)
-    with pytest.raises(ValueError):
-        encode_png(np.zeros((4, 4), dtype=np.uint8))
 
 
 def test_obj_writer_format():

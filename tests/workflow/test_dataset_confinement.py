@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recon.demo.png import write_png
 from recon.geometry.references import OUTSIDE_NOTE
+from recon.io.images import write_png
 from recon.io.store import open_store
 from recon.io.tables import read_tsv
 from tests.meshes import REPO

@@ -23,8 +23,11 @@ from recon.geometry.references import ShapeFolder
 from recon.io.tables import read_tsv
 from recon.rule_config import select
 
-# Defaults from the schema, then validation: a bad key is named in a few lines (ConfigError).
-validate_in_place(config)
+# Renamed keys read, defaults from the schema (recon/schemas), then validation: a bad key is named
+# in a few lines (ConfigError). The command line's `recon config` resolves a config the same way.
+# Cluster facts an old config still sets (train.gpus, train.threads, train.runtime_min) come back,
+# each taken out with a warning that names the resource replacing it (recon.config.CLUSTER_KEYS).
+OLD_CLUSTER_KEYS = validate_in_place(config)
 SOURCE_ROOT = source_root(config)
 
 #: The splits, each packed into its own store.
@@ -43,6 +46,13 @@ def declared(*keys):
     Changing one of them reruns the rule (Snakemake's params trigger); changing another key does not.
     """
     return select(config, *keys)
+
+
+def cluster_fact(key, default):
+    """A training rule's resource: ``default``, or, until the next release, what an old config sets
+    at ``key`` (``train.gpus``, ``train.threads``, ``train.runtime_min``). A profile,
+    ``--set-resources`` or ``--set-threads`` overrides either."""
+    return OLD_CLUSTER_KEYS.get(key, default)
 
 
 wildcard_constraints:
@@ -275,11 +285,11 @@ def evaluate_methods():
 
 
 def get_evaluate_tables(wildcards):
-    """One metric table per configured preset, for the evaluated split."""
+    """One metric table per configured evaluation protocol, for the evaluated split."""
     return expand(
-        "results/evaluate/{split}/{preset}.tsv",
+        "results/evaluate/{split}/{protocol}.tsv",
         split=config["evaluate"]["split"],
-        preset=config["evaluate"]["presets"],
+        protocol=config["evaluate"]["protocols"],
     )
 
 

@@ -1,4 +1,4 @@
-# Evaluate: baselines' predictions, every method under every preset, one table per preset.
+# Evaluate: baselines' predictions, every method under every protocol, one table per protocol.
 
 
 rule baseline:
@@ -28,19 +28,19 @@ rule baseline:
 
 
 rule evaluate_method:
-    """Metrics of method {method}'s predictions of split {split} under preset {preset}."""
+    """Metrics of method {method}'s predictions of split {split} under protocol {protocol}."""
     input:
         predictions="results/predict/{method}/{split}.zarr",
         split="results/pack/{split}.zarr",
     output:
-        per_item="results/evaluate/{split}/{method}/{preset}.tsv",
-        summary="results/evaluate/{split}/{method}/{preset}_summary.tsv",
+        per_item="results/evaluate/{split}/{method}/{protocol}.tsv",
+        summary="results/evaluate/{split}/{method}/{protocol}_summary.tsv",
     log:
-        "logs/evaluate/{split}/{method}/{preset}.log",
+        "logs/evaluate/{split}/{method}/{protocol}.log",
     benchmark:
-        "benchmarks/evaluate/{split}/{method}/{preset}.tsv"
+        "benchmarks/evaluate/{split}/{method}/{protocol}.tsv"
     wildcard_constraints:
-        preset="disn|onet|convonet|pix3d|r2n2",
+        protocol="disn|onet|convonet|pix3d|r2n2",
         split="train|val|test",
     conda:
         "../../envs/geometry.yaml"
@@ -55,24 +55,24 @@ rule evaluate_method:
 
 
 rule evaluate_table:
-    """Every method's summary under preset {preset}, in one table (methods x categories)."""
+    """Every method's summary under protocol {protocol}, in one table (methods x categories)."""
     input:
         lambda wc: [
-            f"results/evaluate/{wc.split}/{method}/{wc.preset}_summary.tsv"
+            f"results/evaluate/{wc.split}/{method}/{wc.protocol}_summary.tsv"
             for method in evaluate_methods()
         ],
     output:
         report(
-            "results/evaluate/{split}/{preset}.tsv",
+            "results/evaluate/{split}/{protocol}.tsv",
             category="Evaluation",
-            subcategory="{preset}",
+            subcategory="{protocol}",
             caption="../report/evaluate_table.rst",
-            labels={"split": "{split}", "preset": "{preset}"},
+            labels={"split": "{split}", "protocol": "{protocol}"},
         ),
     log:
-        "logs/evaluate/{split}/{preset}.log",
+        "logs/evaluate/{split}/{protocol}.log",
     wildcard_constraints:
-        preset="disn|onet|convonet|pix3d|r2n2",
+        protocol="disn|onet|convonet|pix3d|r2n2",
         split="train|val|test",
     localrule: True
     conda:

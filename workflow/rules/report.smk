@@ -2,7 +2,7 @@
 
 
 rule report_page:
-    """results/report/index.html: metric tables per preset and the images behind them."""
+    """results/report/index.html: metric tables per protocol and the images behind them."""
     input:
         tables=get_evaluate_tables,
         predictions=lambda wc: expand(
@@ -32,7 +32,7 @@ rule report_page:
         config=declared(
             "seed",
             "evaluate.split",
-            "evaluate.presets",
+            "evaluate.protocols",
             "evaluate.baselines",
             "train.experiments",
             "report",

@@ -1,4 +1,7 @@
 # Train: one run per experiment (config/experiments/<name>.yaml), then its predictions for evaluation.
+# GPUs, threads and run time of a job are resources, not config keys: a training job trains with one
+# process per GPU it gets (`gpu`, default 1; torchrun for more), so ask for more in a profile or with
+# --set-resources train_model:gpu=4 (runtime=MIN likewise), and for threads with --set-threads.
 
 
 rule train_model:
@@ -17,11 +20,11 @@ rule train_model:
         "benchmarks/train/{experiment}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: lambda wc: config["train"]["threads"]
+    threads: cluster_fact("train.threads", 2)
     resources:
-        gpu=lambda wc: config["train"]["gpus"],
+        gpu=cluster_fact("train.gpus", 1),
         mem_mb=lambda wc, attempt: 16000 * attempt,
-        runtime=lambda wc, attempt: config["train"]["runtime_min"] * attempt,
+        runtime=lambda wc, attempt: cluster_fact("train.runtime_min", 240) * attempt,
     params:
         config=declared("seed", "train.num_workers"),
     script:
@@ -47,7 +50,7 @@ rule predict_model:
         "../../envs/train.yaml"
     threads: 2
     resources:
-        gpu=lambda wc: config["train"]["gpus"],
+        gpu=cluster_fact("train.gpus", 1),
         mem_mb=lambda wc, attempt: 8000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:

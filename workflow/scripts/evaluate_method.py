@@ -1,4 +1,4 @@
-"""Adapter: evaluate one method's predictions under one preset (recon.evaluate.stage.evaluate_predictions)."""
+"""Adapter: a method's predictions under one protocol (recon.evaluate.stage.evaluate_predictions)."""
 
 from recon.logs import setup_logging
 
@@ -10,7 +10,7 @@ from recon.rule_config import rule_config
 evaluate_predictions(
     snakemake.input.predictions,
     snakemake.input.split,
-    snakemake.wildcards.preset,
+    snakemake.wildcards.protocol,
     snakemake.output.per_item,
     snakemake.output.summary,
     rule_config(snakemake)["seed"],

@@ -1,4 +1,4 @@
-"""Adapter: join the methods' summaries of one preset (recon.evaluate.stage.gather_summaries)."""
+"""Adapter: join the methods' summaries of one protocol (recon.evaluate.stage.gather_summaries)."""
 
 from recon.logs import setup_logging
 

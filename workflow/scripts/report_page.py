@@ -13,5 +13,5 @@ build_report(
     config,
     # The baselines, then every trained experiment (the order of the workflow's evaluate_methods).
     methods=[*config["evaluate"]["baselines"], *config["train"]["experiments"]],
-    presets=list(config["evaluate"]["presets"]),
+    protocols=list(config["evaluate"]["protocols"]),
 )

@@ -1,4 +1,4 @@
-"""Adapter: train one experiment with one process per GPU (recon.train.stage.train_processes)."""
+"""Adapter: train one experiment, one process per GPU the job got (its `gpu` resource; recon.train.stage)."""
 
 from pathlib import Path
 

@@ -1,6 +1,6 @@
-"""Presets on shared inputs against the anchors' formulas, written out independently here.
+"""Evaluation protocols on shared inputs against the anchors' formulas, written out independently here.
 
-The references use other libraries where the presets use recon's (scipy's cKDTree instead of
+The references use other libraries where the protocols use recon's (scipy's cKDTree instead of
 pykdtree, trimesh's ray-parity ``contains`` instead of winding numbers) and follow the original
 scripts line by line (Pix3D's ``mesh_grid`` with its 'xy' meshgrid and transposes).
 """
@@ -16,15 +16,15 @@ from recon.evaluate.protocols import (
     CONVONET_THRESHOLDS,
     DISN_THRESHOLDS,
     PIX3D_IOU_THRESHOLDS,
-    GroundTruth,
-    Prediction,
     disn_voxel_iou,
-    get_preset,
+    get_protocol,
     pix3d_resample,
     pix3d_surface_points,
 )
+from recon.geometry.sampling import surface_samples
 from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
-from recon.sdf.samples import surface_samples
+from recon.io.packed import GroundTruth
+from recon.io.predictions import Prediction
 
 
 def _filled(mesh: trimesh.Trimesh, n: int, half_extent: float = 1.0) -> np.ndarray:
@@ -76,7 +76,7 @@ def test_disn_matches_its_scripts(shapes):
         ],
     )
     pred = Prediction(pred_mesh.vertices, pred_mesh.faces)
-    got = get_preset("disn").evaluate(pred, gt, np.random.default_rng(7))
+    got = get_protocol("disn").evaluate(pred, gt, np.random.default_rng(7))
     # test_cd_emd.py: np.random.randint over vertices, GT first; nn_distance gives squared distances.
     rng = np.random.default_rng(7)
     g = gt_mesh.vertices[rng.integers(len(gt_mesh.vertices), size=2048)]
@@ -110,8 +110,8 @@ def test_disn_iou_bins_the_voxel_corners_over_its_box():
 
 def test_onet_and_convonet_match_eval_py(shapes):
     _, pred_mesh, gt, pred = shapes
-    onet = get_preset("onet").evaluate(pred, gt, np.random.default_rng(3))
-    conv = get_preset("convonet").evaluate(pred, gt, np.random.default_rng(3))
+    onet = get_protocol("onet").evaluate(pred, gt, np.random.default_rng(3))
+    conv = get_protocol("convonet").evaluate(pred, gt, np.random.default_rng(3))
     # im2mesh/eval.py, written out: the same 100k samples (same generator), scipy's KD-tree.
     points, normals = surface_samples(pred_mesh.vertices, pred_mesh.faces, 100_000, np.random.default_rng(3))
     lo, hi = gt.surface_points.min(0), gt.surface_points.max(0)
@@ -186,7 +186,7 @@ def test_pix3d_resampling_and_metrics_match_eval_py(shapes):
     small[3:9, 10:30, 5:6] = 0.7
     np.testing.assert_allclose(pix3d_resample(small), _pix3d_downsample_voxel(small), atol=1e-12)
     np.testing.assert_array_equal(pix3d_resample(np.zeros((32,) * 3)), 0)
-    got = get_preset("pix3d").evaluate(pred, gt, np.random.default_rng(5))
+    got = get_protocol("pix3d").evaluate(pred, gt, np.random.default_rng(5))
     # eval.py: the ground truth in "voxels" mode (iso-surface points of its 128³ grid at 0.1), the
     # mesh prediction in "points" mode (its samples); each cloud bbox-normalized; 1,024 points.
     rng = np.random.default_rng(5)
@@ -285,7 +285,7 @@ def test_pix3d_ground_truth_points_are_its_iso_surface_samples(shapes):
     # Below the threshold everywhere: load_pts_from_list's dummy cloud of zeros.
     assert pix3d_surface_points(np.full((8, 8, 8), 0.05), 1024, np.random.default_rng(0)) is None
     empty = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int))
-    got = get_preset("pix3d").evaluate(empty, gt, np.random.default_rng(4))
+    got = get_protocol("pix3d").evaluate(empty, gt, np.random.default_rng(4))
     rng = np.random.default_rng(4)
     g = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
     r = np.linalg.norm(g, axis=1)  # every zero's nearest point is the closest to the origin
@@ -297,7 +297,7 @@ def test_pix3d_takes_a_voxel_prediction_in_voxels_mode(shapes):
     _, _, gt, _ = shapes
     # The ground truth's own grid as probabilities: both clouds are samples of one iso-surface.
     pred = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int), {128: gt.voxels[128].astype(np.float64)})
-    got = get_preset("pix3d").evaluate(pred, gt, np.random.default_rng(8))
+    got = get_protocol("pix3d").evaluate(pred, gt, np.random.default_rng(8))
     rng = np.random.default_rng(8)
     g = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
     p = _pix3d_normalize(_pix3d_get_surface_points(gt.voxels[128].astype(float), 0.1, 1024, rng))
@@ -308,7 +308,7 @@ def test_pix3d_takes_a_voxel_prediction_in_voxels_mode(shapes):
 
 
 def test_pix3d_reports_the_threshold_best_over_all_objects():
-    preset = get_preset("pix3d")
+    protocol = get_protocol("pix3d")
     names = [f"iou@{t:g}" for t in PIX3D_IOU_THRESHOLDS]
     rows = []
     for k, cat in enumerate(("a", "a", "b")):
@@ -316,7 +316,7 @@ def test_pix3d_reports_the_threshold_best_over_all_objects():
         row.update({n: 0.5 for n in names})
         row[names[7]] = 0.6 + 0.1 * k  # best on average at threshold index 7
         rows.append(row)
-    table = {r["category"]: r for r in preset.summarize(rows)}
+    table = {r["category"]: r for r in protocol.summarize(rows)}
     assert table["all"]["iou_threshold"] == PIX3D_IOU_THRESHOLDS[7]
     assert table["a"]["iou"] == pytest.approx(0.65) and table["all"]["iou"] == pytest.approx(0.7)  # objects
 
@@ -327,13 +327,13 @@ def test_r2n2_thresholds_probabilities_at_0_4(shapes):
     probabilities[0, 0, 0] = 0.4  # counts (>= 0.4)
     probabilities[1, 0, 0] = 0.3999
     pred = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int), {32: probabilities})
-    got = get_preset("r2n2").evaluate(pred, gt, np.random.default_rng(0))["iou"]
+    got = get_protocol("r2n2").evaluate(pred, gt, np.random.default_rng(0))["iou"]
     occupied = gt.voxels[32].sum()
     assert got == pytest.approx(occupied / (occupied + 1))
 
 
 def test_disn_aggregates_f_from_mean_precision_and_recall_weighted_by_objects():
-    preset = get_preset("disn")
+    protocol = get_protocol("disn")
     rows = []
     for cat, shape, view, p, r in [
         ("a", "1", 0, 1.0, 0.0),
@@ -345,7 +345,7 @@ def test_disn_aggregates_f_from_mean_precision_and_recall_weighted_by_objects():
         for tau in DISN_THRESHOLDS:
             row[f"precision@{tau:g}"], row[f"recall@{tau:g}"] = p, r
         rows.append(row)
-    table = {r["category"]: r for r in preset.summarize(rows)}
+    table = {r["category"]: r for r in protocol.summarize(rows)}
     tau = f"{DISN_THRESHOLDS[0]:g}"
     # Category a: object 1 averages its views (P 0.5, R 0), object 2 (1, 1): P 0.75, R 0.5.
     assert table["a"][f"precision@{tau}"] == 0.75 and table["a"][f"recall@{tau}"] == 0.5
@@ -382,12 +382,12 @@ def test_r2n2_ground_truth_is_the_filled_voxels_a_perfect_prediction_scores_1():
         chair.vertices, chair.faces, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros(1, bool),
         {32: filled}, 1.0,
     )  # fmt: skip
-    preset = get_preset("r2n2")
+    protocol = get_protocol("r2n2")
     rng = np.random.default_rng(0)
     # The ground truth itself, as a mesh (voxelized as the ground truth was) and as voxels.
     nothing = np.zeros((0, 3)), np.zeros((0, 3), int)
-    assert preset.evaluate(Prediction(chair.vertices, chair.faces), gt, rng)["iou"] == 1.0
-    assert preset.evaluate(Prediction(*nothing, {32: filled * 1.0}), gt, rng)["iou"] == 1.0
+    assert protocol.evaluate(Prediction(chair.vertices, chair.faces), gt, rng)["iou"] == 1.0
+    assert protocol.evaluate(Prediction(*nothing, {32: filled * 1.0}), gt, rng)["iou"] == 1.0
     # chrischoy/3D-R2N2 lib/voxel.py evaluate_voxel_prediction (channel 1 = occupied), IoU from its sums.
     probabilities = np.clip(filled * 0.6 + np.random.default_rng(1).normal(0, 0.2, filled.shape), 0, 1)
     preds = np.stack([1 - probabilities, probabilities])[None]
@@ -395,7 +395,7 @@ def test_r2n2_ground_truth_is_the_filled_voxels_a_perfect_prediction_scores_1():
     preds_occupy = preds[:, 1, :, :] >= 0.4
     intersection = np.sum(np.logical_and(preds_occupy, batch_voxel[:, 1, :, :]))
     union = np.sum(np.logical_or(preds_occupy, batch_voxel[:, 1, :, :]))
-    got = preset.evaluate(Prediction(*nothing, {32: probabilities}), gt, rng)
+    got = protocol.evaluate(Prediction(*nothing, {32: probabilities}), gt, rng)
     assert 0.3 < got["iou"] < 0.95 and got["iou"] == pytest.approx(intersection / union, rel=1e-12)
 
 
@@ -473,10 +473,10 @@ def test_onet_and_convonet_leave_empty_predictions_undefined_and_pandas_skips_th
     loc = (gt.surface_points.min(0) + gt.surface_points.max(0)) / 2
     scale = (gt.surface_points.max(0) - gt.surface_points.min(0)).max()
     for name in ("onet", "convonet"):
-        preset = get_preset(name)
+        protocol = get_protocol(name)
         rows, eval_dicts = [], []
         for k, (category, shape_id, prediction, mesh) in enumerate(items):
-            metrics = preset.evaluate(prediction, gt, np.random.default_rng(k))
+            metrics = protocol.evaluate(prediction, gt, np.random.default_rng(k))
             rows.append({"category": category, "shape_id": shape_id, "view": -1, "empty": prediction.empty})
             rows[-1].update(metrics)
             if mesh is None:
@@ -505,7 +505,7 @@ def test_onet_and_convonet_leave_empty_predictions_undefined_and_pandas_skips_th
         eval_df = pd.DataFrame(eval_dicts)
         eval_df_class = eval_df.groupby(by=["class name"]).mean()
         eval_df_class.loc["mean"] = eval_df_class.mean()
-        table = {r["category"]: r for r in preset.summarize(rows)}
+        table = {r["category"]: r for r in protocol.summarize(rows)}
         assert [table[c]["empty"] for c in ("a", "b", "c", "all")] == [1, 1, 0, 2]
         for category in ("a", "b", "c", "all"):
             expected = eval_df_class.loc["mean" if category == "all" else category]
@@ -522,8 +522,10 @@ def test_disn_skips_empty_predictions_in_its_iou_only():
         box.vertices, box.faces, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros(1, bool),
         {}, 1.0,
     )  # fmt: skip
-    preset = get_preset("disn")
-    empty = preset.evaluate(Prediction(np.zeros((0, 3)), np.zeros((0, 3), int)), gt, np.random.default_rng(0))
+    protocol = get_protocol("disn")
+    empty = protocol.evaluate(
+        Prediction(np.zeros((0, 3)), np.zeros((0, 3), int)), gt, np.random.default_rng(0)
+    )
     # test_cd_emd.py / test_f_score.py leave the empty prediction's batch slot at zeros.
     rng = np.random.default_rng(0)
     g = box.vertices[rng.integers(len(box.vertices), size=2048)]
@@ -538,5 +540,5 @@ def test_disn_skips_empty_predictions_in_its_iou_only():
     ]
     for row in rows:
         row.update({f"{k}@{t:g}": 0.5 for k in ("precision", "recall") for t in DISN_THRESHOLDS})
-    table = {r["category"]: r for r in preset.summarize(rows)}
+    table = {r["category"]: r for r in protocol.summarize(rows)}
     assert table["a"]["iou"] == pytest.approx(0.7) and table["a"]["empty"] == 1 and table["all"]["empty"] == 1

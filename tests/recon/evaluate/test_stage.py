@@ -1,4 +1,4 @@
-"""The evaluate and report targets in a real workflow run: baselines, every preset, the report page."""
+"""The evaluate and report targets in a real workflow run: baselines, every protocol, the report page."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.pipeline import make_workdir, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-PRESETS = ["disn", "onet", "convonet", "pix3d", "r2n2"]
+PROTOCOLS = ["disn", "onet", "convonet", "pix3d", "r2n2"]
 METHODS = ["mean_shape", "retrieval_oracle", "retrieval_image"]
 CONFIG = {
     "render": {"views": 3, "resolution": 40, "batch_size": 8, "samples": 4},
@@ -56,18 +56,18 @@ def run(tmp_path_factory):
     return workdir
 
 
-def _table(run, preset):
+def _table(run, protocol):
     return {
         (r["method"], r["category"]): r
-        for r in read_tsv(run / "results" / "evaluate" / "test" / f"{preset}.tsv")
+        for r in read_tsv(run / "results" / "evaluate" / "test" / f"{protocol}.tsv")
     }
 
 
-def test_every_method_has_a_table_row_per_category_under_every_preset(run):
-    for preset in PRESETS:
-        table = _table(run, preset)
+def test_every_method_has_a_table_row_per_category_under_every_protocol(run):
+    for protocol in PROTOCOLS:
+        table = _table(run, protocol)
         assert set(table) == {(m, c) for m in METHODS for c in ("balls", "things", "all")}
-        assert all(r["preset"] == preset for r in table.values())
+        assert all(r["preset"] == protocol for r in table.values())  # the tables' column name
         assert table[("retrieval_image", "all")]["items"] == "4"  # 2 shapes x 2 views
         assert table[("mean_shape", "all")]["items"] == "2"  # view-independent
 
@@ -76,8 +76,8 @@ def test_the_oracle_retrieves_the_identical_train_shape_and_scores_perfect_voxel
     store = PredictionSet(run / "results" / "predict" / "retrieval_oracle" / "test.zarr")
     got = {(r["category"], r["shape_id"]): r["train_shape_id"] for r in store.attrs["info"]["retrieved"]}
     assert got == {("balls", "ico_copy"): "ico", ("things", "box_copy"): "box"}
-    for preset in ("r2n2", "pix3d", "disn"):
-        assert float(_table(run, preset)[("retrieval_oracle", "all")]["iou"]) == 1.0, preset
+    for protocol in ("r2n2", "pix3d", "disn"):
+        assert float(_table(run, protocol)[("retrieval_oracle", "all")]["iou"]) == 1.0, protocol
     onet = _table(run, "onet")[("retrieval_oracle", "all")]
     # The prediction is the iso-0.003 ground-truth mesh: a hair larger than the occupancy's mesh.
     assert float(onet["iou"]) > 0.97 and float(onet["chamfer_l1"]) < 0.01 and float(onet["normals"]) > 0.95
@@ -89,7 +89,7 @@ def test_the_oracle_retrieves_the_identical_train_shape_and_scores_perfect_voxel
     assert float(mean["iou"]) < 0.95  # the mean of a box and a ring is neither
 
 
-def test_item_tables_name_their_preset_and_evaluation_is_reproducible(run, tmp_path):
+def test_item_tables_name_their_protocol_and_evaluation_is_reproducible(run, tmp_path):
     results = run / "results"
     rows = read_tsv(results / "evaluate" / "test" / "retrieval_image" / "disn.tsv")
     assert [(r["shape_id"], r["view"]) for r in rows] == [
@@ -114,8 +114,8 @@ def test_item_tables_name_their_preset_and_evaluation_is_reproducible(run, tmp_p
 
 
 def test_tables_count_empty_predictions(run):
-    for preset in PRESETS:
-        for row in _table(run, preset).values():
+    for protocol in PROTOCOLS:
+        for row in _table(run, protocol).values():
             assert row["empty"] == "0"  # no baseline predicts an empty mesh here
     rows = read_tsv(run / "results" / "evaluate" / "test" / "mean_shape" / "onet.tsv")
     assert list(rows[0])[:6] == ["method", "preset", "category", "shape_id", "view", "empty"]

@@ -9,6 +9,7 @@ import pytest
 
 from recon.geometry.cameras import (
     BLENDER_FROM_WORLD,
+    Pose,
     blender_camera_matrix_world,
     camera_center,
     extrinsics,
@@ -21,7 +22,6 @@ from recon.geometry.cameras import (
     project,
     unproject,
 )
-from recon.render.poses import Pose
 
 W, H = 224, 160
 

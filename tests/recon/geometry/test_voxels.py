@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from recon.geometry.grid import GridSpec
 from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels, view_aligned_voxels
-from recon.sdf.grid import GridSpec, sdf_grid
+from recon.sdf.grid import sdf_grid
 from recon.voxelize.binvox import read_binvox, write_binvox
 
 

@@ -1,4 +1,4 @@
-"""Pose presets: each parameter follows the anchor's stated distribution, and draws are reproducible."""
+"""Camera pose sets: each parameter follows the anchor's stated distribution, and draws are reproducible."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from recon.geometry.cameras import fov_deg
-from recon.render.poses import N_UNIFORMS, PRESETS, Pose, PosePreset, get_preset, random5dof
+from recon.geometry.cameras import Pose, fov_deg
+from recon.render.poses import N_UNIFORMS, POSE_SETS, PoseSet, get_pose_set, random5dof
 from recon.seeding import rng as seeded_rng
 
 N = 2000
 DISN_FOV = math.degrees(2 * math.atan(16 / 35))
 
 
-def _draws(preset: PosePreset, attempt: int = 0, view=None, seed: int = 0) -> list[Pose]:
+def _draws(pose_set: PoseSet, attempt: int = 0, view=None, seed: int = 0) -> list[Pose]:
     gen = np.random.default_rng(seed)
-    views = [view] * N if view is not None else [k % preset.views for k in range(N)]
-    return [preset.draw(gen, v, attempt) for v in views]
+    views = [view] * N if view is not None else [k % pose_set.views for k in range(N)]
+    return [pose_set.draw(gen, v, attempt) for v in views]
 
 
 def _check_uniform(values, lo, hi, name):
@@ -56,9 +56,9 @@ def _azimuth_jitter(poses, views):
 
 
 def test_disn_easy():
-    preset = PRESETS["disn_easy"]
-    assert (preset.views, preset.width, preset.height) == (36, 224, 224)
-    poses = _draws(preset)
+    pose_set = POSE_SETS["disn_easy"]
+    assert (pose_set.views, pose_set.width, pose_set.height) == (36, 224, 224)
+    poses = _draws(pose_set)
     jitter = _azimuth_jitter(poses, 36)
     _check_uniform(jitter, -5, 5, "azimuth jitter")
     for k, p in enumerate(poses):
@@ -81,9 +81,9 @@ def test_disn_easy():
     [(0, (0.60, 1.0), 0.2), (3, (0.60, 1.0), 0.2), (4, (0.75, 1.10), 0.1), (9, (0.75, 1.10), 0.1)],
 )
 def test_disn_hard(attempt, ratio, shift):
-    preset = PRESETS["disn_hard"]
-    assert (preset.views, preset.width, preset.height) == (36, 224, 224)
-    poses = _draws(preset, attempt=attempt)
+    pose_set = POSE_SETS["disn_hard"]
+    assert (pose_set.views, pose_set.width, pose_set.height) == (36, 224, 224)
+    poses = _draws(pose_set, attempt=attempt)
     _check_uniform(_azimuth_jitter(poses, 36), -5, 5, "azimuth jitter")
     params = _params(poses)
     _check_uniform(params["elevation"], 0, 45, "elevation")
@@ -96,9 +96,9 @@ def test_disn_hard(attempt, ratio, shift):
 
 
 def test_r2n2():
-    preset = PRESETS["r2n2"]
-    assert (preset.views, preset.width, preset.height) == (24, 137, 137)
-    poses = _draws(preset)
+    pose_set = POSE_SETS["r2n2"]
+    assert (pose_set.views, pose_set.width, pose_set.height) == (24, 137, 137)
+    poses = _draws(pose_set)
     params = _params(poses)
     _check_uniform([p.azimuth_deg for p in poses], 0, 360, "azimuth")
     _check_uniform(params["elevation"], 25, 30, "elevation")
@@ -111,9 +111,9 @@ def test_r2n2():
 
 
 def test_genre():
-    preset = PRESETS["genre"]
-    assert (preset.views, preset.width, preset.height) == (20, 256, 256)
-    poses = _draws(preset)
+    pose_set = POSE_SETS["genre"]
+    assert (pose_set.views, pose_set.width, pose_set.height) == (20, 256, 256)
+    poses = _draws(pose_set)
     params = _params(poses)
     _check_uniform([p.azimuth_deg for p in poses], 0, 360, "azimuth")
     _check_uniform(params["elevation"], -20, 40, "elevation")
@@ -125,9 +125,9 @@ def test_genre():
 
 
 def test_random5dof():
-    preset = random5dof(10, 128, 96, shift=0.15)
-    assert (preset.views, preset.width, preset.height) == (10, 128, 96)
-    poses = _draws(preset)
+    pose_set = random5dof(10, 128, 96, shift=0.15)
+    assert (pose_set.views, pose_set.width, pose_set.height) == (10, 128, 96)
+    poses = _draws(pose_set)
     params = _params(poses)
     _check_uniform([p.azimuth_deg for p in poses], 0, 360, "azimuth")
     _check_uniform(params["elevation"], -10, 60, "elevation")
@@ -140,10 +140,10 @@ def test_random5dof():
 
 
 def test_random5dof_custom_ranges_and_sensor():
-    preset = random5dof(
+    pose_set = random5dof(
         4, 64, 64, azimuth=(10, 20), elevation=(-5, 5), inplane=(0, 0), fov=(40, 40), sensor_mm=36
     )
-    poses = _draws(preset)
+    poses = _draws(pose_set)
     _check_uniform([p.azimuth_deg for p in poses], 10, 20, "azimuth")
     _check_uniform([p.inplane_deg for p in poses], 0, 0, "inplane")
     assert all(p.sensor_mm == 36.0 and p.fov_deg == pytest.approx(40.0) for p in poses)
@@ -152,23 +152,23 @@ def test_random5dof_custom_ranges_and_sensor():
 # --- reproducibility and the documented draw order -------------------------------------------
 
 
-@pytest.mark.parametrize("name", [*PRESETS, "random5dof"])
+@pytest.mark.parametrize("name", [*POSE_SETS, "random5dof"])
 def test_same_seed_same_pose(name):
-    preset = get_preset(name, views=8, width=64, height=64) if name == "random5dof" else PRESETS[name]
-    for view in (0, preset.views - 1):
+    pose_set = get_pose_set(name, views=8, width=64, height=64) if name == "random5dof" else POSE_SETS[name]
+    for view in (0, pose_set.views - 1):
         for attempt in (0, 5):
-            a = preset.draw(seeded_rng(7, "render", "03001627", "abc", view, attempt), view, attempt)
-            b = preset.draw(seeded_rng(7, "render", "03001627", "abc", view, attempt), view, attempt)
+            a = pose_set.draw(seeded_rng(7, "render", "03001627", "abc", view, attempt), view, attempt)
+            b = pose_set.draw(seeded_rng(7, "render", "03001627", "abc", view, attempt), view, attempt)
             assert a == b
-            c = preset.draw(seeded_rng(8, "render", "03001627", "abc", view, attempt), view, attempt)
+            c = pose_set.draw(seeded_rng(8, "render", "03001627", "abc", view, attempt), view, attempt)
             assert c != a
 
 
 def test_draw_consumes_eight_uniforms_in_the_documented_order():
-    preset = PRESETS["disn_hard"]
+    pose_set = POSE_SETS["disn_hard"]
     for attempt in (0, 4):
         gen = np.random.default_rng(11)
-        pose = preset.draw(gen, 3, attempt)
+        pose = pose_set.draw(gen, 3, attempt)
         u = np.random.default_rng(11).random(8)
         lo, hi = (0.60, 1.0) if attempt < 4 else (0.75, 1.10)
         s = 0.2 if attempt < 4 else 0.1
@@ -189,7 +189,7 @@ def test_draw_consumes_eight_uniforms_in_the_documented_order():
 
 
 def test_scale_multiplies_distance_and_shift_only():
-    base, scaled = PRESETS["disn_hard"], get_preset("disn_hard", scale=2.0)
+    base, scaled = POSE_SETS["disn_hard"], get_pose_set("disn_hard", scale=2.0)
     a = base.draw(np.random.default_rng(5), 2)
     b = scaled.draw(np.random.default_rng(5), 2)
     assert b.distance == pytest.approx(2 * a.distance)
@@ -202,9 +202,9 @@ def test_scale_multiplies_distance_and_shift_only():
 
 
 def test_stratified_azimuth_follows_view_count():
-    preset = get_preset("disn_easy", views=12)
+    pose_set = get_pose_set("disn_easy", views=12)
     for view in range(12):
-        lo, hi = preset.ranges(view)["azimuth"]
+        lo, hi = pose_set.ranges(view)["azimuth"]
         assert (lo, hi) == pytest.approx((30 * (view + 1) - 5, 30 * (view + 1) + 5))
 
 
@@ -212,7 +212,7 @@ def test_stratified_azimuth_follows_view_count():
 
 
 def test_pose_to_dict_is_json_safe_and_round_trips():
-    pose = PRESETS["disn_hard"].draw(np.random.default_rng(0), 0)
+    pose = POSE_SETS["disn_hard"].draw(np.random.default_rng(0), 0)
     d = pose.to_dict()
     text = json.dumps(d)
     back = json.loads(text)
@@ -239,39 +239,39 @@ def test_pose_coerces_numpy_and_validates():
 # --- registry --------------------------------------------------------------------------------
 
 
-def test_get_preset():
-    assert get_preset("r2n2") is PRESETS["r2n2"]
-    small = get_preset("disn_easy", width=64, height=64)
+def test_get_pose_set():
+    assert get_pose_set("r2n2") is POSE_SETS["r2n2"]
+    small = get_pose_set("disn_easy", width=64, height=64)
     assert (small.width, small.height, small.views) == (64, 64, 36)
-    assert PRESETS["disn_easy"].width == 224  # the registry is not modified
-    r5 = get_preset("random5dof", views=3, width=32, height=16, fov=(20, 25))
+    assert POSE_SETS["disn_easy"].width == 224  # the registry is not modified
+    r5 = get_pose_set("random5dof", views=3, width=32, height=16, fov=(20, 25))
     assert r5.fov == (20.0, 25.0) and r5.views == 3
 
 
-def test_get_preset_errors():
+def test_get_pose_set_errors():
     with pytest.raises(ValueError, match=r"disn_easy.*disn_hard.*r2n2.*genre.*random5dof"):
-        get_preset("pix3d")
-    with pytest.raises(ValueError, match="unknown preset fields"):
-        get_preset("disn_easy", colour="red")
+        get_pose_set("pix3d")
+    with pytest.raises(ValueError, match="unknown pose set fields"):
+        get_pose_set("disn_easy", colour="red")
     with pytest.raises(ValueError, match="views"):
-        get_preset("random5dof", width=32, height=32)
+        get_pose_set("random5dof", width=32, height=32)
     with pytest.raises(ValueError):
-        get_preset("random5dof", views=3, width=32, height=32, bogus=1)
+        get_pose_set("random5dof", views=3, width=32, height=32, bogus=1)
     with pytest.raises(ValueError):
-        get_preset("random5dof", views=3, width=32, height=32, elevation=(10, -10))
+        get_pose_set("random5dof", views=3, width=32, height=32, elevation=(10, -10))
     with pytest.raises(ValueError):
-        get_preset("random5dof", views=3, width=32, height=32, fov=(10, 200))
+        get_pose_set("random5dof", views=3, width=32, height=32, fov=(10, 200))
     with pytest.raises(ValueError):
-        get_preset("disn_easy", views=0)
+        get_pose_set("disn_easy", views=0)
 
 
 def test_draw_rejects_bad_view_and_attempt():
     with pytest.raises(ValueError):
-        PRESETS["r2n2"].draw(np.random.default_rng(0), 24)
+        POSE_SETS["r2n2"].draw(np.random.default_rng(0), 24)
     with pytest.raises(ValueError):
-        PRESETS["r2n2"].draw(np.random.default_rng(0), 0, -1)
+        POSE_SETS["r2n2"].draw(np.random.default_rng(0), 0, -1)
 
 
-def test_preset_to_dict_is_json_safe():
-    for preset in PRESETS.values():
-        json.dumps(preset.to_dict())
+def test_pose_set_to_dict_is_json_safe():
+    for pose_set in POSE_SETS.values():
+        json.dumps(pose_set.to_dict())

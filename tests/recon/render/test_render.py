@@ -15,43 +15,47 @@ from recon.geometry.cameras import camera_center, intrinsics, look_at
 from recon.ingest.sources import discover_shapenet
 from recon.io.store import open_store
 from recon.render.blender import BlenderRenderer
-from recon.render.poses import get_preset
+from recon.render.poses import get_pose_set
 from recon.render.stage import render_shape
 from tests.meshes import ingest_source
 
 SIZE = 96
 
 
-def _render(tmp, source_root, ingest_store, seed, preset, name):
+def _render(tmp, source_root, ingest_store, seed, pose_set, name):
     config = resolve_config({"seed": seed, "render": {"max_attempts": 20}})
-    renderer = BlenderRenderer(preset.width, preset.height, samples=8)
-    try:
+    with BlenderRenderer(pose_set.width, pose_set.height, samples=8) as renderer:
         summary = render_shape(
             renderer,
             ingest_store=ingest_store,
             source_root=source_root,
-            preset=preset,
+            pose_set=pose_set,
             config=config,
             out_store=tmp / f"{name}.zarr",
             contact_sheet=tmp / f"{name}.png",
         )
-    finally:
-        renderer.close()
     return summary, open_store(tmp / f"{name}.zarr")
 
 
 @pytest.fixture(scope="module")
 def chair(tmp_path_factory):
-    """A demo chair (two materials, swivel base), ingested, rendered with the DISN hard preset."""
+    """A demo chair (two materials, swivel base), ingested, rendered with the DISN hard pose set."""
     tmp = tmp_path_factory.mktemp("render")
     root = tmp / "ShapeNetCore.v1"
     make_demo_dataset(root, seed=0, categories=["chair"], shapes_per_category=1)
     shape = discover_shapenet(root, "v1")[0]
     store = tmp / "ingest.zarr"
     ingest_source(root, shape, store)
-    preset = get_preset("disn_hard", views=4, width=SIZE, height=SIZE)
-    summary, render = _render(tmp, root, store, 0, preset, "a")
-    return {"tmp": tmp, "root": root, "ingest": store, "preset": preset, "summary": summary, "render": render}
+    pose_set = get_pose_set("disn_hard", views=4, width=SIZE, height=SIZE)
+    summary, render = _render(tmp, root, store, 0, pose_set, "a")
+    return {
+        "tmp": tmp,
+        "root": root,
+        "ingest": store,
+        "pose_set": pose_set,
+        "summary": summary,
+        "render": render,
+    }
 
 
 def _mesh(ingest):
@@ -114,15 +118,15 @@ def test_cameras_agree_with_pose_parameters(chair):
         centre_world = -rt[:, :3].T @ rt[:, 3]
         # Moving the object by +shift is moving the camera by -shift.
         np.testing.assert_allclose(a * centre_world + b, camera_center(az, el, dist) - shift, atol=1e-9)
-        ranges = chair["preset"].ranges(i, int(r["cameras/attempts"][i]) - 1)
+        ranges = chair["pose_set"].ranges(i, int(r["cameras/attempts"][i]) - 1)
         assert ranges["elevation"][0] <= el <= ranges["elevation"][1]
         assert np.all(np.abs(shift) <= 0.2)
     assert r["cameras/touches_border"][...].sum() == chair["summary"]["border_views"] == 0
 
 
 def test_same_seed_same_bytes_other_seed_other_poses(chair):
-    _, again = _render(chair["tmp"], chair["root"], chair["ingest"], 0, chair["preset"], "b")
-    _, other = _render(chair["tmp"], chair["root"], chair["ingest"], 1, chair["preset"], "c")
+    _, again = _render(chair["tmp"], chair["root"], chair["ingest"], 0, chair["pose_set"], "b")
+    _, other = _render(chair["tmp"], chair["root"], chair["ingest"], 1, chair["pose_set"], "c")
     first = chair["render"]
     for name in ("views/rgba", "views/mask", "views/depth", "views/normal", "views/albedo", "cameras/Rt"):
         assert np.array_equal(first[name][...], again[name][...]), name
@@ -168,8 +172,8 @@ def test_textures_reach_the_albedo(tmp_path):
     shape = textured[0]
     store = tmp_path / "ingest.zarr"
     ingest_source(root, shape, store)
-    preset = get_preset("r2n2", views=1, width=SIZE, height=SIZE, elevation=(60.0, 60.0))
-    _, render = _render(tmp_path, root, store, 0, preset, "t")
+    pose_set = get_pose_set("r2n2", views=1, width=SIZE, height=SIZE, elevation=(60.0, 60.0))
+    _, render = _render(tmp_path, root, store, 0, pose_set, "t")
     top = render["views/normal"][0].astype(np.float64)[..., 1] > 0.99  # faces looking up: the top
     albedo = render["views/albedo"][0].astype(np.float64)[top]
     assert top.sum() > 50
@@ -184,8 +188,7 @@ def test_scene_is_reset_between_shapes(chair, tmp_path):
     box = tmp_path / "box.ply"
     trimesh.creation.box().export(box)
     obj = next(chair["root"].rglob("model.obj"))
-    renderer = BlenderRenderer(16, 16, samples=1)
-    try:
+    with BlenderRenderer(16, 16, samples=1) as renderer:
         renderer.load_shape(obj, "obj")
         renderer.render_geometry()  # the first render adds Blender's "Render Result" image
         counts = [len(bpy.data.meshes), len(bpy.data.materials), len(bpy.data.images), len(bpy.data.objects)]
@@ -199,8 +202,6 @@ def test_scene_is_reset_between_shapes(chair, tmp_path):
             len(bpy.data.images),
             len(bpy.data.objects),
         ] == counts
-    finally:
-        renderer.close()
 
 
 def test_missing_gpu_is_a_clear_error():

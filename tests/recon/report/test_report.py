@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
-from PIL import Image
 from scipy.spatial import ConvexHull
 
 from recon.geometry.cameras import camera_center, focal_from_fov, intrinsics, look_at, project
+from recon.io.images import write_png
 from recon.report import (
     Figure,
     ImageGrid,
@@ -26,7 +26,6 @@ from recon.report import (
     line_chart_svg,
     sdf_slices,
     shade_mesh,
-    write_png,
     write_report,
 )
 from recon.report.images import DEFAULT_LIGHT
@@ -367,16 +366,6 @@ def test_bad_blocks_fail_and_keep_the_old_report(tmp_path):
     with pytest.raises(TypeError):
         write_report(Report("x", [Section("a", [object()])]), out)
     assert (out / "index.html").read_bytes() == before
-
-
-def test_write_png_round_trip(tmp_path):
-    rgba = np.random.default_rng(0).integers(0, 256, (5, 7, 4), dtype=np.uint8)
-    path = write_png(tmp_path / "a.png", rgba)
-    np.testing.assert_array_equal(np.asarray(Image.open(path)), rgba)
-    grey = np.asarray(Image.open(write_png(tmp_path / "b.png", np.array([[0.0, 0.5, 1.0]]))))
-    np.testing.assert_array_equal(grey, [[0, 128, 255]])
-    with pytest.raises(ValueError):
-        write_png(tmp_path / "c.png", np.zeros((2, 2, 2)))
 
 
 # ---------------------------------------------------------------------------------------------------

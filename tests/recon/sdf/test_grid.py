@@ -9,8 +9,10 @@ import trimesh
 pytest.importorskip("numba")
 igl = pytest.importorskip("igl")
 
-from recon.sdf.grid import GridSpec, sdf_grid  # noqa: E402
-from recon.sdf.narrow_band import narrow_band, triangle_table  # noqa: E402
+from recon.geometry.grid import GridSpec  # noqa: E402
+from recon.geometry.triangles import triangle_table  # noqa: E402
+from recon.sdf.grid import sdf_grid  # noqa: E402
+from recon.sdf.narrow_band import narrow_band  # noqa: E402
 
 SPEC = GridSpec(resolution=48, lo=-1.1, hi=1.1)
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import trimesh
 
+from recon.geometry.grid import GridSpec
 from recon.sdf import mesh_to_sdf_backend as backend
-from recon.sdf.grid import GridSpec
 
 SCANS = {"scan_count": 20, "scan_resolution": 128}
 SPEC = GridSpec(resolution=24, lo=-1.1, hi=1.1)

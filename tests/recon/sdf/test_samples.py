@@ -1,4 +1,4 @@
-"""Sample presets reproduce their distributions (shares, sigma, bands, volume) and their values."""
+"""Sample groups reproduce their distributions (shares, sigma, bands, volume) and their values."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import trimesh
 igl = pytest.importorskip("igl")
 pytest.importorskip("numba")
 
-from recon.sdf.grid import GridSpec, sdf_grid  # noqa: E402
+from recon.geometry.grid import GridSpec  # noqa: E402
+from recon.geometry.sampling import surface_samples  # noqa: E402
+from recon.sdf.grid import sdf_grid  # noqa: E402
 from recon.sdf.samples import (  # noqa: E402
     DISN_BANDS,
     disn_samples,
     gaussian_samples,
     occupancy_samples,
     point_sdf,
-    surface_samples,
 )
 
 

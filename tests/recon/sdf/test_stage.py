@@ -9,12 +9,13 @@ import trimesh
 pytest.importorskip("igl")
 
 from recon.config import resolve_config
+from recon.geometry.grid import GridSpec
+from recon.geometry.sampling import inside_points, surface_samples
 from recon.ingest.sources import discover
 from recon.io.store import open_store
 from recon.io.tables import read_tsv, write_tsv
-from recon.sdf.grid import GridSpec, sdf_grid
+from recon.sdf.grid import sdf_grid
 from recon.sdf.quality import quality_metrics
-from recon.sdf.samples import inside_points, surface_samples
 from recon.sdf.stage import build_sdf_ledger, gaussian_params, grid_spec, quantize_far_field, sdf_shape
 from tests.meshes import SMALL_SDF, ingest_source
 
@@ -53,17 +54,17 @@ def test_quantized_far_field_keeps_the_band_bit_for_bit():
     assert np.all(np.abs(out[far]) >= 0.1)
 
 
-def test_gaussian_presets_fill_what_the_config_leaves_null():
+def test_gaussian_sigmas_are_a_named_set_or_a_list():
     mesh_to_sdf = gaussian_params(
-        resolve_config({"sdf": {"samples": {"gaussian": {"preset": "mesh_to_sdf"}}}})["sdf"]["samples"][
+        resolve_config({"sdf": {"samples": {"gaussian": {"sigmas": "mesh_to_sdf"}}}})["sdf"]["samples"][
             "gaussian"
         ]
     )
     assert mesh_to_sdf["sigmas"] == [0.0025, 0.00025] and mesh_to_sdf["uniform_fraction"] == 0.06
-    own = {"preset": "deepsdf", "count": 10, "sigmas": [0.1], "uniform_fraction": None}
-    assert gaussian_params(own)["sigmas"] == [0.1] and gaussian_params(own)["uniform_fraction"] == 0.06
-    with pytest.raises(ValueError, match=r"sdf\.samples\.gaussian\.sigmas"):
-        gaussian_params({"preset": "custom", "count": 10, "sigmas": None, "uniform_fraction": 0.1})
+    assert mesh_to_sdf["preset"] == "mesh_to_sdf"  # the stored attribute naming the set
+    own = gaussian_params({"count": 10, "sigmas": [0.1], "uniform_fraction": None})
+    assert own == {"count": 10, "preset": "custom", "sigmas": [0.1], "uniform_fraction": 0.06}
+    assert gaussian_params({"count": 10, "sigmas": [0.1], "uniform_fraction": 0.2})["uniform_fraction"] == 0.2
 
 
 def test_disn_box_is_a_padded_cube_around_the_bounding_box():
@@ -138,13 +139,13 @@ def test_sdf_store_of_a_box(tmp_path):
 
     # The normalized box (half-extents scaled by the unit-sphere normalization) is analytic.
     scale = 1 / np.linalg.norm(half)
-    for preset in ("gaussian", "disn"):
-        p = store[f"samples/{preset}/points"][...].astype(np.float64)
+    for group in ("gaussian", "disn"):
+        p = store[f"samples/{group}/points"][...].astype(np.float64)
         q = np.abs(p) - half * scale
         exact = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
-        sdf = store[f"samples/{preset}/sdf"][...]
-        tol = 1e-5 if preset == "gaussian" else 0.5 * spec.spacing * np.sqrt(3)
-        assert np.abs(sdf - exact).max() < tol, preset
+        sdf = store[f"samples/{group}/sdf"][...]
+        tol = 1e-5 if group == "gaussian" else 0.5 * spec.spacing * np.sqrt(3)
+        assert np.abs(sdf - exact).max() < tol, group
     assert store["samples/gaussian/points"].shape == (6000, 3)
     assert store["samples/disn/points"].shape == (2048, 3)
     assert store["samples/surface/normals"].dtype == np.float16

@@ -29,14 +29,9 @@ from recon.train import (
     train,
     train_from_files,
 )
-from recon.train.trainer import (
-    StepBatchSampler,
-    epoch_order,
-    image_grid,
-    lr_factor,
-    shard,
-    step_batch,
-)
+from recon.train.history import image_grid
+from recon.train.optim import lr_factor
+from recon.train.sampling import StepBatchSampler, epoch_order, shard, step_batch
 
 torch = pytest.importorskip("torch")
 

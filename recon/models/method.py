@@ -5,9 +5,10 @@ It says which targets it reads from a packed store (:meth:`Method.targets`), bui
 (:meth:`Method.build`; :meth:`Method.dataset` when its items are not the packed store's single views),
 computes its training loss (:meth:`Method.loss`), optionally draws images for
 TensorBoard (:meth:`Method.images`) and turns predictions into meshes for evaluation
-(:meth:`Method.predict_mesh`). Its hyper-parameters are the fields of a dataclass, ``Method.Config``,
+(:meth:`Method.predict_mesh`, with the facts of the packed store in a :class:`PredictContext`: batches
+carry only data). Its hyper-parameters are the fields of a dataclass, ``Method.Config``,
 each with a default and a description (``metadata={"help": ...}`` or a docstring under the field).
-The trainer (:func:`recon.train.trainer.train`) handles everything else, so a new family plugs in
+The trainer (:func:`recon.train.train`) handles everything else, so a new family plugs in
 without changing it::
 
     @dataclass(frozen=True)
@@ -32,14 +33,17 @@ without changing it::
             loss = (pred - batch["sdf"]).abs().mean()
             return loss, {"l1": loss.item()}
 
-Methods are found by name (:func:`get_method`): registered ones, then the modules of ``recon.models``
-(imported once; a family module registers its method when imported), then ``module:attribute`` specs
+Methods are found by name (:func:`get_method`): registered ones, then every module and subpackage of
+``recon.models`` (imported once; a family's package, ``recon/models/<family>/``, registers its method
+when imported, so there is no list of families to keep), then ``module:attribute`` specs
 (``"my_package.my_model:MyMethod"``) for methods that live outside the package.
 
 Configs are built from nested mappings (parsed YAML) with :func:`method_config` (or
 :func:`build_config` for any config dataclass): values are checked against the field types (YAML's
 ``1e-4`` is a string, converted to float where a float is expected), and an unknown key is an error
-naming it and the known ones. :func:`config_to_dict` is the inverse, YAML-ready.
+naming it and the known ones. A config class may read keys under their old names for one release:
+``RENAMED_KEYS: ClassVar[dict[str, str]] = {"old": "new"}`` (a ``FutureWarning`` names the new key).
+:func:`config_to_dict` is the inverse, YAML-ready.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ import pkgutil
 import textwrap
 import types
 import typing
+import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from recon.config import ConfigError
@@ -61,6 +67,7 @@ from recon.config import ConfigError
 __all__ = [
     "METHODS",
     "Method",
+    "PredictContext",
     "build_config",
     "check_choices",
     "config_help",
@@ -71,6 +78,27 @@ __all__ = [
     "register",
     "unwrap_model",
 ]
+
+
+@dataclass(frozen=True)
+class PredictContext:
+    """What predictions must agree with that is a fact of the packed store, not of a batch or a config.
+
+    :func:`recon.train.predict.predict_split` makes one per split (:meth:`of`) and passes it to
+    :meth:`Method.predict_mesh`; batches carry only the items' data.
+
+    Attributes:
+        voxel_half_extent: h of the cube ``[-h, h]³`` the packed voxels cover
+            (:attr:`recon.io.packed.PackedSplit.voxel_half_extent`): voxel predictions and their
+            meshes are over that cube.
+    """
+
+    voxel_half_extent: float = 1.0
+
+    @classmethod
+    def of(cls, split) -> PredictContext:
+        """The context of a packed split (a :class:`recon.io.packed.PackedSplit`)."""
+        return cls(voxel_half_extent=float(split.voxel_half_extent))
 
 
 class Method:
@@ -91,6 +119,9 @@ class Method:
     Config: ClassVar[type] = type(None)
     #: Passed to ``DistributedDataParallel``: True when some parameters may get no gradient in a step.
     find_unused_parameters: ClassVar[bool] = False
+    #: Overrides of :attr:`Config`'s defaults for a CPU-sized network (the same architecture, narrower
+    #: and on small images): the tests train every registered method with it.
+    small_config: ClassVar[Mapping[str, Any]] = {}
 
     def targets(self, config: Any) -> dict[str, Any]:
         """Keyword arguments of :class:`recon.io.loader.PackedDataset` for this config.
@@ -99,8 +130,9 @@ class Method:
             config: an instance of :attr:`Config`.
 
         Returns:
-            Any of ``targets`` (names of :data:`recon.io.loader.TARGETS`), ``n_points``,
-            ``sdf_preset``, ``voxel_resolution``, ``views``. The trainer adds ``seed``.
+            Keyword arguments of :class:`recon.io.loader.PackedDataset`: any of ``targets`` (names
+            of :data:`recon.io.loader.TARGETS`), ``n_points``, ``samples`` (the packed SDF sample
+            group), ``voxel_resolution``, ``views``. The trainer adds ``seed``.
         """
         raise NotImplementedError
 
@@ -160,13 +192,18 @@ class Method:
         """
         return {}
 
-    def predict_mesh(self, model, batch: dict, config: Any) -> list[tuple[Any, Any]]:
+    def predict_mesh(self, model, batch: dict, config: Any, context: PredictContext) -> list[tuple[Any, Any]]:
         """Meshes predicted for the items of a batch (the evaluate stage calls it; training does not).
+
+        A method that also predicts voxels defines ``predict_voxels(model, batch, config)``,
+        (B, n, n, n) occupancy probabilities over the context's voxel cube; the prediction store
+        keeps them for the voxel protocols.
 
         Args:
             model: the bare network in eval mode.
-            batch: a collated batch on the model's device.
+            batch: a collated batch on the model's device (the ``image`` and ``camera`` targets).
             config: an instance of :attr:`Config`.
+            context: the packed split's facts the meshes must agree with (its voxel cube).
 
         Returns:
             One ``(vertices, faces)`` pair per item: (V, 3) float and (F, 3) int NumPy arrays in the
@@ -467,6 +504,7 @@ def build_config(cls: type, overrides: Mapping[str, Any] | None = None, *, base:
         return base
     if not isinstance(overrides, Mapping):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {overrides!r}")
+    overrides = _renamed(cls, overrides, where)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls) if f.init]
     changes = {}
@@ -485,6 +523,27 @@ def build_config(cls: type, overrides: Mapping[str, Any] | None = None, *, base:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
+
+
+def _renamed(cls: type, overrides: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """``overrides`` with the old keys of ``cls.RENAMED_KEYS`` under their new names (and a warning)."""
+    renamed = getattr(cls, "RENAMED_KEYS", {})
+    if not any(key in renamed for key in overrides):
+        return overrides
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        new = renamed.get(key, key)
+        if new != key:
+            old_path, new_path = (f"{where}.{k}" if where else k for k in (key, new))
+            if new in overrides:
+                raise ConfigError(f"{old_path!r} and {new_path!r} are the same setting; keep {new_path!r}")
+            warnings.warn(
+                f"{old_path!r} is renamed {new_path!r}; the old key is read until the next release",
+                FutureWarning,
+                stacklevel=3,
+            )
+        out[new] = value
+    return out
 
 
 def method_config(method: str | Method, overrides: Mapping[str, Any] | None = None, *, where: str = "model"):

@@ -1,0 +1,24 @@
+"""3D-R2N2's loss (voxel-wise cross-entropy on the occupancy logits) and the IoU it logs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["voxel_iou", "voxel_loss"]
+
+
+def voxel_loss(logits: Tensor, voxels: Tensor) -> Tensor:
+    """Mean binary cross-entropy of (B, n, n, n) occupancy logits against (B, n, n, n) bool voxels; ()."""
+    return F.binary_cross_entropy_with_logits(logits, voxels.float())
+
+
+@torch.no_grad()
+def voxel_iou(logits: Tensor, voxels: Tensor, threshold: float) -> Tensor:
+    """() IoU of the voxels whose probability exceeds ``threshold`` with the (B, n, n, n) ground truth."""
+    pred = logits > np.log(threshold / (1 - threshold))
+    target = voxels.float() > 0.5
+    union = (pred | target).sum().clamp_min(1)
+    return (pred & target).sum() / union

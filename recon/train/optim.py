@@ -1,0 +1,81 @@
+"""The optimizer, its learning-rate schedule, and one optimization step."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from recon.models.method import Method
+from recon.train.experiment import TrainConfig
+
+__all__ = ["lr_factor", "make_optimizer", "train_step"]
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Learning rate of 0-based step ``step`` as a fraction of ``config.lr``."""
+    warm = config.warmup_steps
+    if step < warm:
+        return (step + 1) / warm
+    if config.schedule == "constant":
+        return 1.0
+    if config.schedule == "step":
+        return config.step_gamma ** ((step - warm) // config.step_size)
+    span = max(1, config.steps - warm - 1)
+    progress = min(1.0, (step - warm) / span)
+    return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_optimizer(params: list, config: TrainConfig):
+    """``(optimizer, scheduler)`` of ``train.optimizer`` (Adam or AdamW) over ``params``, with the
+    learning rate of each step ``config.lr * lr_factor(step, config)`` (a ``LambdaLR``)."""
+    import torch
+
+    opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
+    return optimizer, scheduler
+
+
+def train_step(
+    method: Method,
+    model,
+    batch: dict,
+    config: Any,
+    optimizer,
+    scheduler,
+    params,
+    grad_clip: float,
+    autocast,
+    where: str = "",
+):
+    """One optimization step: loss, backward, gradient norm (clipped when ``grad_clip`` > 0), update.
+
+    Args:
+        method, model, batch, config: what :meth:`Method.loss` takes (``model`` may be wrapped in DDP).
+        optimizer, scheduler: stepped once each.
+        params: the trained parameters (for the gradient norm).
+        grad_clip: ``train.grad_clip``; 0 = measure the norm only.
+        autocast: a callable giving the mixed-precision context (or a null context).
+        where: the step, for the error message.
+
+    Returns:
+        ``(loss, scalars, grad_norm)``: the loss tensor, the method's scalars and the norm tensor.
+
+    Raises:
+        FloatingPointError: the loss is not finite (nothing is updated).
+    """
+    import torch
+
+    with autocast():
+        loss, scalars = method.loss(model, batch, config)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} {where}".strip())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    else:
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    optimizer.step()
+    scheduler.step()
+    return loss, scalars, grad_norm
