@@ -121,7 +121,7 @@ class ToyMethod(Method):
         pred = model(batch["x"]).reshape(-1, 1, 1, 1).sigmoid()
         return {"pred": pred.expand(-1, 3, 4, 4)}
 
-    def predict_mesh(self, model, batch, config):
+    def predict_mesh(self, model, batch, config, context):
         return [(np.zeros((3, 3)), np.array([[0, 1, 2]])) for _ in range(len(batch["x"]))]
 
 
