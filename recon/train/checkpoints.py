@@ -112,16 +112,16 @@ def set_rng_state(state: Mapping) -> None:
 
 def check_resume(ckpt: Mapping, method: Method, model_cfg: dict, train_cfg: dict) -> None:
     """Refuse to resume ``ckpt`` with another method, or configs that differ beyond
-    :data:`RESUMABLE_FIELDS` (:class:`ConfigError`)."""
+    :data:`RESUMABLE_FIELDS` (:class:`ConfigError`); model keys saved under an old name are read
+    under the new one."""
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"checkpoint format {ckpt.get('format')} is not {CHECKPOINT_FORMAT}")
     if ckpt["method"] != method.name:
         raise ConfigError(f"the checkpoint is of method {ckpt['method']!r}, not {method.name!r}")
-    diff = [
-        f"model.{k}"
-        for k in sorted(set(model_cfg) | set(ckpt["model_config"]))
-        if model_cfg.get(k) != ckpt["model_config"].get(k)
-    ]
+    # A checkpoint written before a model key was renamed (the config class's RENAMED_KEYS) still resumes.
+    renamed = getattr(method.Config, "RENAMED_KEYS", {})
+    saved = {renamed.get(k, k): v for k, v in ckpt["model_config"].items()}
+    diff = [f"model.{k}" for k in sorted(set(model_cfg) | set(saved)) if model_cfg.get(k) != saved.get(k)]
     diff += [
         f"train.{k}"
         for k in sorted(set(train_cfg) | set(ckpt["train_config"]))

@@ -45,3 +45,17 @@ def test_predict_context_of_a_split_is_its_voxel_cube():
 
     assert PredictContext.of(Split()) == PredictContext(voxel_half_extent=0.55)
     assert PredictContext().voxel_half_extent == 1.0
+
+
+def test_a_checkpoint_saved_before_a_rename_resumes_and_a_changed_value_does_not():
+    from recon.models.method import config_to_dict, get_method
+    from recon.train.checkpoints import CHECKPOINT_FORMAT, check_resume
+
+    method = get_method("disn")
+    model_cfg = config_to_dict(method_config("disn", {"samples": "gaussian"}))
+    old = {k if k != "samples" else "sdf_preset": v for k, v in model_cfg.items()}
+    assert "sdf_preset" in old and "samples" not in old
+    ckpt = {"format": CHECKPOINT_FORMAT, "method": "disn", "model_config": old, "train_config": {}}
+    check_resume(ckpt, method, model_cfg, {})
+    with pytest.raises(ConfigError, match=r"model\.samples"):
+        check_resume(ckpt, method, {**model_cfg, "samples": "disn"}, {})
