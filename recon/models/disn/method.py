@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from recon.io.loader import to_float_image
 from recon.models.disn.config import DISNConfig
 from recon.models.disn.loss import SDF_SCALE, camera_loss, disn_loss
 from recon.models.disn.network import DISNNet
-from recon.models.inputs import prepare_images, rgba_to_float
+from recon.models.inputs import prepare_images
 from recon.models.method import Method, PredictContext, register, unwrap_model
 
 __all__ = ["DISN"]
@@ -69,7 +70,7 @@ class DISN(Method):
         return loss, logs
 
     def images(self, model, batch, config):
-        return {"input": rgba_to_float(batch["image"][:8])}
+        return {"input": to_float_image(batch["image"][:8])}
 
     @torch.no_grad()
     def predict_sdf(self, model, batch, config, chunk: int = 32768) -> Tensor:

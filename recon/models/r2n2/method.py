@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from recon.models.inputs import prepare_images, rgba_to_float
+from recon.io.loader import to_float_image
+from recon.models.inputs import prepare_images
 from recon.models.method import Method, PredictContext, register, unwrap_model
 from recon.models.r2n2.config import R2N2Config
 from recon.models.r2n2.loss import voxel_iou, voxel_loss
@@ -61,9 +62,8 @@ class R2N2(Method):
         return loss, {"bce": float(loss.detach()), "iou": float(iou)}
 
     def images(self, model, batch, config):
-        return {
-            "input": rgba_to_float(batch["image"][:8] if batch["image"].dim() == 4 else batch["image"][:8, 0])
-        }
+        views = batch["image"][:8] if batch["image"].dim() == 4 else batch["image"][:8, 0]
+        return {"input": to_float_image(views)}
 
     @torch.no_grad()
     def predict_voxels(self, model, batch, config) -> Tensor:
