@@ -76,7 +76,7 @@ def sizes(cpu: bool, steps: int | None) -> dict:
         return {
             "steps": steps or 1,
             "warmup": 1,
-            "batch": 1,
+            "batch": 2,  # batch norm (DISN's camera heads) needs 2 items per process
             "image": 32,
             "max_points": 64,
             "points": 2_000,
@@ -166,7 +166,7 @@ def method_setup(name: str, size: dict, world: int = 1) -> dict:
     else:
         method, model_config, train_config = get_method(name), get_method(name).Config(), TrainConfig()
     spec = method.targets(model_config)
-    batch = size["batch"] or train_config.batch_size
+    batch = max(size["batch"] or train_config.batch_size, 2 * world)  # batch norm: 2 per process
     batch = -(-batch // world) * world
     points = int(spec.get("n_points", 2048))
     if size["max_points"]:

@@ -5,10 +5,10 @@ A family lives in ``recon/models/<family>/``: ``config.py`` (its hyper-parameter
 :class:`recon.models.method.Method`, decorated with :func:`~recon.models.method.register`). The
 registry imports every subpackage here (:func:`recon.models.method.discover_methods`), so a family is
 found by its ``method:`` name in an experiment file as soon as its package exists: ``disn``
-(:mod:`recon.models.disn`), ``r2n2`` (:mod:`recon.models.r2n2`).
+and ``disn_camera`` (:mod:`recon.models.disn`), ``r2n2`` (:mod:`recon.models.r2n2`).
 
 Shared by the families: :mod:`~recon.models.encoders` (image encoders with torchvision's parameter
-names), :mod:`~recon.models.layers` (point MLPs, conditional batch norm, 3D up-convolutions),
+names), :mod:`~recon.models.layers` (point MLPs, conditional batch norm),
 :mod:`~recon.models.geometry` (camera projection, feature sampling, 6D rotations) and
 :mod:`~recon.models.inputs` (packed RGBA views to encoder input). Models read batches, never stores
 or other stages: they import :mod:`recon.geometry` and :mod:`recon.models.method`, not

@@ -2,15 +2,18 @@
 
 The architectures are torchvision's, layer for layer, with the same parameter names, so a torchvision
 state dict loads into them with ``strict=True`` semantics (:func:`load_pretrained`); only the classifier
-heads (VGG's ``classifier.*``, ResNet's ``fc.*``) are not built, and their keys are skipped on loading.
+heads (VGG's ``classifier.*``, or ``classifier.6.*`` when fc6 and fc7 are built; ResNet's ``fc.*``) are
+not built, and their keys are skipped on loading.
 torchvision itself is not needed.
 
 Every encoder is an :class:`Encoder`: ``encoder(images)`` returns a list of feature maps, one per stage,
 ``encoder.channels[i]`` and ``encoder.strides[i]`` give the channel count and the downsampling factor of
 map ``i`` (its size is ``H / stride`` when ``H`` is a multiple of the largest stride; otherwise VGG rounds
-down and ResNet up), and ``encoder.global_features(images)`` is the global average pool of
-the last map, (B, C). Inputs are (B, 3, H, W) float images normalized with ImageNet's mean and standard
-deviation (:func:`normalize_images`), as torchvision's weights were trained on.
+down and ResNet up), and ``encoder.global_features(images)`` (``encoder.global_vector(maps)`` from maps
+already computed) is a (B, ``encoder.global_channels``) vector: the global average pool of the last map,
+or, for a VGG built with ``fc=True``, VGG's own fc7. Inputs are (B, 3, H, W) float images normalized
+with ImageNet's mean and standard deviation (:func:`normalize_images`), as torchvision's weights were
+trained on.
 
 ==========  ======================================================  ============================
 encoder     returned maps (torchvision module of each)               channels; strides
@@ -27,8 +30,13 @@ resnet50    as resnet18                                              64, 256, 51
 
 The VGG maps are the five maps DISN samples local point features from (TF-slim's end points
 ``vgg_16/conv1/conv1_2`` .. ``vgg_16/conv5/conv5_3``, which are after the ReLU; 64 + 128 + 256 + 512 +
-512 = 1472 channels); pool5 is not applied. DISN's global feature is the output of VGG's fully
-connected head (fc8 with 1024 outputs), which is a model's own layer, not part of this encoder.
+512 = 1472 channels); pool5 is not applied to them. ``VGG16(fc=True)`` (``build_encoder(..., fc=True)``)
+also builds VGG's first two fully connected layers, torchvision's ``classifier.0`` (fc6, 25088 -> 4096)
+and ``classifier.3`` (fc7, 4096 -> 4096), each with its ReLU: its global vector is pool5, torchvision's
+adaptive average pool to 7x7 (the identity for 224x224 inputs), fc6, fc7. They load from torchvision's
+files like the convolutions; only ``classifier.6`` (the 1000 ImageNet classes) is skipped. No dropout
+(DISN runs TF-slim's ``vgg_16`` with ``is_training=False``). DISN's global feature is its own fc8, a
+linear layer from this fc7 to 1024 outputs, as the released code's ``vgg_16(num_classes=1024)``.
 
 Pretrained weights: ImageNet weights are torchvision's published files (``vgg16-397923af.pth``,
 ``vgg16_bn-6c64b313.pth``, ``resnet18-f37072fd.pth``, ``resnet34-b627a593.pth``,
@@ -114,11 +122,13 @@ class Encoder(nn.Module):
         strides: downsampling factor of each returned map relative to the input.
         head_prefixes: state dict key prefixes of the classifier head that is not built (skipped by
             :func:`load_pretrained`).
+        global_channels: size of the :meth:`global_vector`.
     """
 
     channels: list[int]
     strides: list[int]
     head_prefixes: tuple[str, ...] = ()
+    global_channels: int
 
     def forward(self, images: Tensor) -> list[Tensor]:
         """Feature maps of normalized images.
@@ -131,18 +141,27 @@ class Encoder(nn.Module):
         """
         raise NotImplementedError
 
+    def global_vector(self, maps: list[Tensor]) -> Tensor:
+        """(B, global_channels) global vector of the maps :meth:`forward` returned: by default the last
+        map averaged over its pixels (torchvision's avgpool), global_channels = channels[-1]."""
+        return maps[-1].mean((2, 3))
+
     def global_features(self, images: Tensor) -> Tensor:
-        """(B, channels[-1]) global vector: the last map averaged over its pixels (torchvision's avgpool)."""
-        return self(images)[-1].mean((2, 3))
+        """(B, global_channels) global vector of normalized images: ``global_vector(self(images))``."""
+        return self.global_vector(self(images))
 
 
 def _kaiming_init(module: nn.Module) -> None:
-    # torchvision's initialization of VGG and ResNet (convolutions: He normal, fan_out; norms: 1, 0).
+    # torchvision's initialization of VGG and ResNet (convolutions: He normal, fan_out; norms: 1, 0;
+    # VGG's fully connected layers: normal with standard deviation 0.01, zero bias).
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -159,20 +178,28 @@ class VGG16(Encoder):
     ``features.3, 8, 15, 22, 29`` (``features.5, 12, 22, 32, 42`` with batch norm): channels
     64, 128, 256, 512, 512; strides 1, 2, 4, 8, 16. For a 224x224 input: 224, 112, 56, 28, 14 pixels.
 
+    With ``fc=True`` it also has torchvision's ``avgpool`` (adaptive, to 7x7) and the first two fully
+    connected layers, ``classifier.0`` (fc6, 25088 -> 4096) and ``classifier.3`` (fc7, 4096 -> 4096),
+    each followed by a ReLU (``classifier.1``, ``.4``; ``classifier.2`` is the identity where torchvision
+    has a dropout): :meth:`global_vector` is then fc7 of pool5, (B, 4096). Only ``classifier.6`` (the
+    ImageNet classes) is not built.
+
     Args:
         batch_norm: put a BatchNorm2d after every convolution (torchvision's ``vgg16_bn``).
+        fc: build fc6 and fc7 (DISN's global feature); otherwise the global vector is conv5_3 averaged.
 
     Attributes:
         features: the layers, indexed as torchvision's.
         taps: index in ``features`` of each returned map's ReLU: [3, 8, 15, 22, 29] or, with batch norm,
             [5, 12, 22, 32, 42].
         batch_norm: whether BatchNorm2d layers are present.
+        fc: whether fc6 and fc7 (``classifier``) are present.
     """
 
     CONFIG = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
     head_prefixes = ("classifier.",)
 
-    def __init__(self, batch_norm: bool = False):
+    def __init__(self, batch_norm: bool = False, fc: bool = False):
         super().__init__()
         layers: list[nn.Module] = []
         self.taps: list[int] = []  # index in self.features of each returned ReLU
@@ -188,8 +215,21 @@ class VGG16(Encoder):
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         self.features = nn.Sequential(*layers)
         self.batch_norm = batch_norm
+        self.fc = fc
         self.channels = [block[-1] for block in self.CONFIG]
         self.strides = [1, 2, 4, 8, 16]
+        self.global_channels = self.channels[-1]
+        if fc:
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            self.classifier = nn.Sequential(
+                nn.Linear(self.channels[-1] * 7 * 7, 4096),
+                nn.ReLU(inplace=True),
+                nn.Identity(),
+                nn.Linear(4096, 4096),
+                nn.ReLU(inplace=True),
+            )
+            self.head_prefixes = ("classifier.6.",)
+            self.global_channels = 4096
         _kaiming_init(self)
 
     def forward(self, images: Tensor) -> list[Tensor]:
@@ -207,6 +247,14 @@ class VGG16(Encoder):
             if i in self.taps:
                 maps.append(x)
         return maps
+
+    def global_vector(self, maps: list[Tensor]) -> Tensor:
+        """(B, global_channels) global vector of the maps :meth:`forward` returned: fc7 of pool5 with
+        ``fc=True`` (4096), else conv5_3 averaged over its pixels (512)."""
+        if not self.fc:
+            return super().global_vector(maps)
+        pooled = self.avgpool(self.features[self.taps[-1] + 1](maps[-1]))  # pool5, then 7x7
+        return self.classifier(torch.flatten(pooled, 1))
 
 
 class BasicBlock(nn.Module):
@@ -281,6 +329,7 @@ class ResNet(Encoder):
             setattr(self, f"layer{i + 1}", self._make_layer(block, ch, n, stride=1 if i == 0 else 2))
         self.channels = [64] + [ch * block.expansion for ch in (64, 128, 256, 512)]
         self.strides = [2, 4, 8, 16, 32]
+        self.global_channels = self.channels[-1]
         _kaiming_init(self)
 
     def _make_layer(
@@ -349,8 +398,9 @@ def load_pretrained(encoder: Encoder, path: str | Path) -> list[str]:
 
     The file is read with ``torch.load(..., weights_only=True)`` on the CPU. A dict wrapping the state
     dict as ``{"state_dict": ...}`` or ``{"model": ...}`` is unwrapped, and a ``module.`` prefix on every
-    key (``nn.DataParallel``) is stripped. Keys of the head (``classifier.*`` for VGG, ``fc.*`` for
-    ResNet) are dropped; every other parameter and buffer must match exactly (``strict=True``), except
+    key (``nn.DataParallel``) is stripped. Keys of the head that is not built (``encoder.head_prefixes``:
+    ``classifier.*`` for VGG, only ``classifier.6.*`` for a VGG with fc6 and fc7, ``fc.*`` for ResNet) are
+    dropped; every other parameter and buffer must match exactly (``strict=True``), except
     BatchNorm's ``num_batches_tracked``, absent from files saved before PyTorch 0.4.1 (set to 0 then).
 
     Args:
@@ -398,7 +448,9 @@ def load_pretrained(encoder: Encoder, path: str | Path) -> list[str]:
     return skipped
 
 
-def build_encoder(name: str, pretrained: str | Path | None = None, batch_norm: bool = False) -> Encoder:
+def build_encoder(
+    name: str, pretrained: str | Path | None = None, batch_norm: bool = False, fc: bool = False
+) -> Encoder:
     """Build an encoder by name, optionally loading torchvision-format weights from a local file.
 
     Args:
@@ -407,18 +459,22 @@ def build_encoder(name: str, pretrained: str | Path | None = None, batch_norm: b
             get one); None keeps the random (torchvision-style) initialization. Nothing is downloaded.
         batch_norm: ``vgg16`` with batch norm, i.e. ``vgg16_bn``. ResNets always have batch norm, so it has
             no effect on them.
+        fc: VGG only: also build fc6 and fc7 (:class:`VGG16`), which then load from ``pretrained`` too.
 
     Returns:
         The encoder, in training mode (call ``.eval()`` to use BN running statistics).
 
     Raises:
-        ValueError: an unknown name, or weights that do not fit (:func:`load_pretrained`).
+        ValueError: an unknown name, ``fc`` for a ResNet (torchvision's ResNet has no hidden fully
+            connected layer), or weights that do not fit (:func:`load_pretrained`).
     """
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose from {sorted(ENCODERS)}")
     if name == "vgg16" and batch_norm:
         name = "vgg16_bn"
-    encoder = ENCODERS[name]()
+    if fc and not name.startswith("vgg"):
+        raise ValueError(f"fc: only VGG encoders have fully connected layers to build, not {name!r}")
+    encoder = VGG16(batch_norm=name == "vgg16_bn", fc=True) if fc else ENCODERS[name]()
     if pretrained is not None:
         skipped = load_pretrained(encoder, pretrained)
         log.info(

@@ -1,4 +1,4 @@
-"""Layers shared by the model families: point MLPs, conditional batch norm, 3D up-convolution blocks.
+"""Layers shared by the model families: point MLPs and conditional batch norm.
 
 Image encoders are in :mod:`recon.models.encoders`, camera projection and feature sampling in
 :mod:`recon.models.geometry`, image preparation in :mod:`recon.models.inputs`. A layer goes here
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["ConditionalBatchNorm1d", "mlp", "upsample_conv3d"]
+__all__ = ["ConditionalBatchNorm1d", "mlp"]
 
 
 def mlp(dims: list[int], last_activation: bool) -> nn.Sequential:
@@ -64,18 +64,3 @@ class ConditionalBatchNorm1d(nn.Module):
         if c.dim() == 2:
             c = c[:, :, None]
         return self.conv_gamma(c) * self.bn(x) + self.conv_beta(c)
-
-
-def upsample_conv3d(in_ch: int, out_ch: int, slope: float = 0.01) -> list[nn.Module]:
-    """One decoder stage of a 3D CNN: x2 nearest upsampling, 3³ convolution, leaky ReLU.
-
-    (B, in_ch, n, n, n) -> (B, out_ch, 2n, 2n, 2n) (3D-R2N2's unpooling decoder).
-
-    Returns:
-        ``[Upsample, Conv3d, LeakyReLU]``, to splice into an ``nn.Sequential``.
-    """
-    return [
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.Conv3d(in_ch, out_ch, 3, padding=1),
-        nn.LeakyReLU(slope),
-    ]

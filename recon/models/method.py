@@ -91,14 +91,17 @@ class PredictContext:
         voxel_half_extent: h of the cube ``[-h, h]³`` the packed voxels cover
             (:attr:`recon.io.packed.PackedSplit.voxel_half_extent`): voxel predictions and their
             meshes are over that cube.
+        upstream: the trained models of the experiments :meth:`Method.upstream` names, by role
+            (bare networks in eval mode, on the prediction device), e.g. DISN's camera network.
     """
 
     voxel_half_extent: float = 1.0
+    upstream: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def of(cls, split) -> PredictContext:
-        """The context of a packed split (a :class:`recon.io.packed.PackedSplit`)."""
-        return cls(voxel_half_extent=float(split.voxel_half_extent))
+    def of(cls, split, upstream: Mapping[str, Any] | None = None) -> PredictContext:
+        """The context of a packed split (a :class:`recon.io.packed.PackedSplit`) and upstream models."""
+        return cls(voxel_half_extent=float(split.voxel_half_extent), upstream=dict(upstream or {}))
 
 
 class Method:
@@ -152,6 +155,27 @@ class Method:
         from recon.io.loader import PackedDataset
 
         return PackedDataset(store, **{"seed": seed, **self.targets(config)})
+
+    def predict_dataset(self, store, config: Any, seed: int, views: list[int]):
+        """The items predicted for a packed store: one per shape and view of ``views``.
+
+        The default is :class:`recon.io.loader.PackedDataset` over those views with the ``image``
+        and ``camera`` targets :meth:`targets` asks for. A family that predicts from several views
+        of a shape returns its own dataset, whose item for view ``v`` carries ``shape_index`` and
+        ``view`` = ``v`` like the default's (they name the predicted item).
+
+        Args:
+            store: packed split store (``results/pack/<split>.zarr``).
+            config: an instance of :attr:`Config` (with any prediction variant applied).
+            seed: the config's seed.
+            views: view indices predicted for every shape.
+        """
+        from recon.io.loader import PackedDataset
+
+        targets = dict(self.targets(config))
+        targets["targets"] = tuple(t for t in targets.get("targets", ()) if t in ("image", "camera"))
+        targets.pop("views", None)
+        return PackedDataset(store, seed=seed, views=list(views), **targets)
 
     def build(self, config: Any):
         """The network (a ``torch.nn.Module``) for this config, freshly initialized.
@@ -210,6 +234,30 @@ class Method:
             packed store's normalized object frame.
         """
         raise NotImplementedError
+
+    def upstream(self, config: Any) -> dict[str, str]:
+        """Experiments whose trained models this config needs at prediction, by role.
+
+        The workflow trains them first; the predictor loads each run's model and passes it in
+        :attr:`PredictContext.upstream` under its role (e.g. DISN with ``camera: estimated`` names
+        the camera network's experiment). The default needs none.
+
+        Returns:
+            ``{role: experiment name}`` (names of ``config/experiments/<name>.yaml``).
+        """
+        return {}
+
+    def predict_variants(self, config: Any) -> dict[str, dict[str, Any]]:
+        """Other ways to predict with the same trained model, each evaluated as its own method.
+
+        Each variant is a set of model-config overrides applied at prediction only (they must not
+        change the network's parameters), evaluated as ``<experiment>@<variant>``: e.g. 3D-R2N2
+        from 1 to 5 views per shape. The default has none.
+
+        Returns:
+            ``{variant name: {model key: value}}``; names are letters, digits and ``_``.
+        """
+        return {}
 
     def __repr__(self) -> str:
         return f"<method {self.name!r} ({type(self).__module__}.{type(self).__qualname__})>"

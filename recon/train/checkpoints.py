@@ -25,9 +25,10 @@ import numpy as np
 
 from recon.config import ConfigError
 from recon.io.atomic import atomic_path
-from recon.models.method import Method
+from recon.models.method import Method, config_to_dict
 from recon.seeding import stable_int
 from recon.train.devices import Processes
+from recon.train.experiment import TrainConfig
 from recon.train.history import Accumulator
 
 if TYPE_CHECKING:
@@ -121,11 +122,18 @@ def check_resume(ckpt: Mapping, method: Method, model_cfg: dict, train_cfg: dict
     # A checkpoint written before a model key was renamed (the config class's RENAMED_KEYS) still resumes.
     renamed = getattr(method.Config, "RENAMED_KEYS", {})
     saved = {renamed.get(k, k): v for k, v in ckpt["model_config"].items()}
-    diff = [f"model.{k}" for k in sorted(set(model_cfg) | set(saved)) if model_cfg.get(k) != saved.get(k)]
+    # A key added after the checkpoint was written reads as its default (the behaviour before it existed).
+    model_defaults, train_defaults = config_to_dict(method.Config()), config_to_dict(TrainConfig())
+    saved_train = ckpt["train_config"]
+    diff = [
+        f"model.{k}"
+        for k in sorted(set(model_cfg) | set(saved))
+        if model_cfg.get(k) != saved.get(k, model_defaults.get(k))
+    ]
     diff += [
         f"train.{k}"
-        for k in sorted(set(train_cfg) | set(ckpt["train_config"]))
-        if k not in RESUMABLE_FIELDS and train_cfg.get(k) != ckpt["train_config"].get(k)
+        for k in sorted(set(train_cfg) | set(saved_train))
+        if k not in RESUMABLE_FIELDS and train_cfg.get(k) != saved_train.get(k, train_defaults.get(k))
     ]
     if diff:
         raise ConfigError(

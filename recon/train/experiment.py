@@ -43,6 +43,13 @@ class TrainConfig:
     weight_decay: float = field(
         default=0.0, metadata={"help": "L2 penalty (adam) or decoupled weight decay (adamw)"}
     )
+    weight_decay_on: Literal["all", "weights"] = field(
+        default="all",
+        metadata={
+            "help": "parameters weight_decay applies to: all; weights = matrices and kernels only (2-D and "
+            "up), not biases or normalization scales"
+        },
+    )
     optimizer: Literal["adam", "adamw"] = field(default="adam", metadata={"help": "adam or adamw"})
     betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "Adam's beta1, beta2"})
     schedule: Literal["constant", "cosine", "step"] = field(
@@ -59,6 +66,9 @@ class TrainConfig:
     step_gamma: float = field(default=0.5, metadata={"help": "factor of each decay of the step schedule"})
     min_lr_ratio: float = field(
         default=0.0, metadata={"help": "final learning rate of the cosine schedule, as a fraction of lr"}
+    )
+    min_lr: float = field(
+        default=0.0, metadata={"help": "floor of the learning rate after the warm-up, every schedule"}
     )
     grad_clip: float = field(default=0.0, metadata={"help": "maximum global gradient norm; 0 = no clipping"})
     log_every: int = field(default=50, metadata={"help": "steps between rows of history.tsv"})

@@ -12,26 +12,46 @@ __all__ = ["lr_factor", "make_optimizer", "train_step"]
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
-    """Learning rate of 0-based step ``step`` as a fraction of ``config.lr``."""
+    """Learning rate of 0-based step ``step`` as a fraction of ``config.lr``.
+
+    After the warm-up, the schedule's factor is floored at ``config.min_lr / config.lr`` (DISN's
+    released code floors its step decay at an absolute learning rate).
+    """
     warm = config.warmup_steps
     if step < warm:
         return (step + 1) / warm
+    return max(_schedule_factor(step - warm, config), config.min_lr / config.lr)
+
+
+def _schedule_factor(step: int, config: TrainConfig) -> float:
+    """The schedule's factor ``step`` steps after the warm-up."""
     if config.schedule == "constant":
         return 1.0
     if config.schedule == "step":
-        return config.step_gamma ** ((step - warm) // config.step_size)
-    span = max(1, config.steps - warm - 1)
-    progress = min(1.0, (step - warm) / span)
+        return config.step_gamma ** (step // config.step_size)
+    span = max(1, config.steps - config.warmup_steps - 1)
+    progress = min(1.0, step / span)
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def make_optimizer(params: list, config: TrainConfig):
     """``(optimizer, scheduler)`` of ``train.optimizer`` (Adam or AdamW) over ``params``, with the
-    learning rate of each step ``config.lr * lr_factor(step, config)`` (a ``LambdaLR``)."""
+    learning rate of each step ``config.lr * lr_factor(step, config)`` (a ``LambdaLR``).
+
+    With ``weight_decay_on: weights`` the parameters of 2 dimensions and more (linear and
+    convolution weights) are decayed, and the others (biases, normalization scales and shifts) are
+    a second parameter group without decay, as 3D-R2N2's and DISN's released codes decay weights only.
+    """
     import torch
 
     opt_cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    groups = params
+    if config.weight_decay_on == "weights" and config.weight_decay > 0:
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2]},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+    optimizer = opt_cls(groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     return optimizer, scheduler
 

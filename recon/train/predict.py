@@ -6,6 +6,11 @@ last), predicts a mesh for the first ``views`` views of every shape of the split
 :class:`~recon.models.method.PredictContext`), and, for methods that predict voxels
 (``predict_voxels``), keeps their 32³ probabilities for the voxel protocols. The store's layout is
 :mod:`recon.io.predictions`' (docs/data_format.md §5.6), the same as the baselines'.
+
+A method may predict with the trained models of other experiments (its
+:meth:`~recon.models.method.Method.upstream`, e.g. DISN's separately trained camera network), and in
+several ways from one trained model (its :meth:`~recon.models.method.Method.predict_variants`, e.g.
+3D-R2N2 from 1 to 5 views), each variant evaluated as the method ``<experiment>@<variant>``.
 """
 
 from __future__ import annotations
@@ -20,16 +25,22 @@ from tqdm import tqdm
 from recon.io.predictions import Item, write_predictions
 from recon.io.store import provenance
 
-__all__ = ["load_run", "predict_split"]
+__all__ = ["apply_variant", "load_run", "predict_split", "prediction_plan", "split_name"]
 
 log = logging.getLogger(__name__)
 
 
-def load_run(run_dir: Path | str, device: str = "cpu"):
+def load_run(run_dir: Path | str, device: str = "cpu", variant: str | None = None):
     """``(method, config, model)`` of a training run, the model on ``device`` in eval mode.
 
     The weights are ``checkpoints/best.pt`` (lowest validation loss) when the run validated,
-    else ``checkpoints/last.pt``.
+    else ``checkpoints/last.pt``. ``variant`` names one of the method's
+    :meth:`~recon.models.method.Method.predict_variants`, whose overrides the returned config holds
+    (the model is built with the trained config).
+
+    Raises:
+        FileNotFoundError: no checkpoint.
+        ValueError: an unknown variant.
     """
     import torch
 
@@ -44,7 +55,39 @@ def load_run(run_dir: Path | str, device: str = "cpu"):
     model = method.build(config)
     state = torch.load(path, map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
+    if variant is not None:
+        config = apply_variant(method, config, variant)
     return method, config, model.to(device).eval()
+
+
+def apply_variant(method, config, variant: str):
+    """``config`` with the overrides of ``method``'s prediction variant ``variant``.
+
+    Raises:
+        ValueError: the method has no such variant.
+    """
+    from recon.models.method import build_config, config_to_dict
+
+    variants = method.predict_variants(config)
+    if variant not in variants:
+        raise ValueError(f"{method.name} has no prediction variant {variant!r}; it has {sorted(variants)}")
+    return build_config(method.Config, {**config_to_dict(config), **variants[variant]}, where="model")
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``(experiment, variant)`` of an evaluated name ``<experiment>`` or ``<experiment>@<variant>``."""
+    experiment, _, variant = name.partition("@")
+    return experiment, variant or None
+
+
+def prediction_plan(experiment: Path | str) -> tuple[dict[str, str], list[str]]:
+    """``(upstream, variants)`` of an experiment file: the experiments whose trained models its
+    predictions need, by role (:meth:`~recon.models.method.Method.upstream`), and the names of its
+    prediction variants (:meth:`~recon.models.method.Method.predict_variants`)."""
+    from recon.train import resolve_experiment
+
+    method, config, _ = resolve_experiment(experiment)
+    return dict(method.upstream(config)), sorted(method.predict_variants(config))
 
 
 def predict_split(
@@ -53,17 +96,21 @@ def predict_split(
     out_store: Path | str,
     views: int,
     config: Mapping,
+    variant: str | None = None,
     batch_size: int = 8,
 ) -> int:
     """Predict every shape of a packed split from its first ``views`` views; write the prediction store.
 
     Args:
-        run_dir: ``results/train/<experiment>``.
+        run_dir: ``results/train/<experiment>``; the runs the method's
+            :meth:`~recon.models.method.Method.upstream` names are its siblings
+            (``results/train/<name>``).
         split_store: ``results/pack/<split>.zarr``.
-        out_store: ``results/predict/<experiment>/<split>.zarr``.
+        out_store: ``results/predict/<experiment>[@<variant>]/<split>.zarr``.
         views: views per shape (``evaluate.views``).
         config: a mapping holding the config's ``seed`` (the workflow passes the keys the
             ``predict_model`` rule declares: ``seed`` and ``evaluate.views``).
+        variant: a prediction variant of the method (None: the trained config as is).
         batch_size: items per forward pass.
 
     Returns:
@@ -71,27 +118,32 @@ def predict_split(
     """
     import torch
 
-    from recon.io.loader import PackedDataset, collate
+    from recon.io.loader import collate
     from recon.io.packed import PackedSplit
     from recon.models.method import PredictContext
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    method, model_config, model = load_run(run_dir, device)
+    run_dir = Path(run_dir)
+    method, model_config, model = load_run(run_dir, device, variant)
+    upstream = {
+        role: load_run(run_dir.parent / name, device)[2]
+        for role, name in method.upstream(model_config).items()
+    }
     split = PackedSplit(split_store)
-    context = PredictContext.of(split)
-    targets = dict(method.targets(model_config))
-    targets["targets"] = tuple(t for t in targets.get("targets", ()) if t in ("image", "camera"))
-    targets.pop("views", None)
+    context = PredictContext.of(split, upstream)
     dataset = (
-        PackedDataset(split_store, seed=config["seed"], views=list(range(min(views, split.views))), **targets)
+        method.predict_dataset(
+            split_store, model_config, config["seed"], list(range(min(views, split.views)))
+        )
         if len(split)
         else []
     )
+    name = run_dir.name if variant is None else f"{run_dir.name}@{variant}"
     items: list[Item] = []
     meshes: list[tuple[np.ndarray, np.ndarray]] = []
     voxels: list[np.ndarray] = []
     predicts_voxels = hasattr(method, "predict_voxels")
-    for start in tqdm(range(0, len(dataset), batch_size), desc=Path(run_dir).name, unit="batch"):
+    for start in tqdm(range(0, len(dataset), batch_size), desc=name, unit="batch"):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
         with torch.no_grad():
@@ -103,13 +155,16 @@ def predict_split(
     grids = {}
     if predicts_voxels and voxels:
         grids = {voxels[0].shape[0]: np.stack(voxels)}
+    record = {"run": run_dir.name, "views": views}
+    if variant is not None:
+        record["variant"] = variant
     attributes = {
-        "method": Path(run_dir).name,
+        "method": name,
         "split": str(split.root.attrs["pack"]["split"]),
         "voxel_half_extent": split.voxel_half_extent,
-        "info": {"method": method.name, "run": Path(run_dir).name},
-        "provenance": provenance("predict", {"run": Path(run_dir).name, "views": views}, config["seed"]),
+        "info": {"method": method.name, "run": run_dir.name},
+        "provenance": provenance("predict", record, config["seed"]),
     }
     write_predictions(out_store, items, meshes, attributes, grids)
-    log.info("%s: %d items predicted", Path(run_dir).name, len(items))
+    log.info("%s: %d items predicted", name, len(items))
     return len(items)

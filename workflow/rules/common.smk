@@ -279,9 +279,51 @@ def get_pack_inputs(wildcards):
     return render + [s["sdf"] for s in shapes] + [s["voxelize"] for s in shapes]
 
 
+def experiment_file(name):
+    """config/experiments/<name>.yaml (train.experiments_dir)."""
+    return f"{config['train']['experiments_dir']}/{name}.yaml"
+
+
+_PLANS = {}
+
+
+def prediction_plan(name):
+    """(upstream experiments by role, prediction variants) of experiment {name}, read once per
+    version of its file (recon.train.predict.prediction_plan)."""
+    from recon.train.predict import prediction_plan as plan
+
+    path = experiment_file(name)
+    if not os.path.exists(path):  # train_model names the missing file when it is needed
+        return {}, []
+    key = (path, os.stat(path).st_mtime_ns)
+    if key not in _PLANS:
+        _PLANS[key] = plan(path)
+    return _PLANS[key]
+
+
+def predicted_names():
+    """Every trained experiment, each followed by its prediction variants (<experiment>@<variant>)."""
+    names = []
+    for name in config["train"]["experiments"]:
+        names += [name] + [f"{name}@{variant}" for variant in prediction_plan(name)[1]]
+    return names
+
+
 def evaluate_methods():
-    """The methods evaluated: the configured baselines, then every trained experiment."""
-    return list(config["evaluate"]["baselines"]) + list(config["train"]["experiments"])
+    """The methods evaluated: the configured baselines, then every trained experiment and variant."""
+    return list(config["evaluate"]["baselines"]) + predicted_names()
+
+
+def get_predict_runs(wildcards):
+    """The run of {experiment} (less any @variant) and the runs its predictions need (upstream)."""
+    from recon.train.predict import split_name
+
+    experiment = split_name(wildcards.experiment)[0]
+    runs = [experiment] + sorted(set(prediction_plan(experiment)[0].values()))
+    return {
+        "config": f"results/train/{experiment}/config.yaml",
+        "runs": [f"results/train/{name}/checkpoints/last.pt" for name in runs],
+    }
 
 
 def get_evaluate_tables(wildcards):

@@ -7,7 +7,7 @@
 rule train_model:
     """Train experiment {experiment} on the packed train split (validation on val); resumable."""
     input:
-        experiment=lambda wc: f"{config['train']['experiments_dir']}/{wc.experiment}.yaml",
+        experiment=lambda wc: experiment_file(wc.experiment),
         train="results/pack/train.zarr",
         val="results/pack/val.zarr",
     output:
@@ -32,10 +32,10 @@ rule train_model:
 
 
 rule predict_model:
-    """Meshes (and voxels) of trained experiment {experiment} for every shape of split {split}."""
+    """Meshes (and voxels) of trained experiment {experiment} (or <experiment>@<variant>) for every
+    shape of split {split}."""
     input:
-        run="results/train/{experiment}/checkpoints/last.pt",
-        config="results/train/{experiment}/config.yaml",
+        unpack(get_predict_runs),
         split="results/pack/{split}.zarr",
     output:
         store=directory("results/predict/{experiment}/{split}.zarr"),
@@ -44,7 +44,7 @@ rule predict_model:
     benchmark:
         "benchmarks/predict/{experiment}/{split}.tsv"
     wildcard_constraints:
-        experiment="|".join(config["train"]["experiments"]) or "^$",
+        experiment="|".join(predicted_names()) or "^$",
         split="train|val|test",
     conda:
         "../../envs/train.yaml"

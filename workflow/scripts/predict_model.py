@@ -7,7 +7,7 @@ from recon.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from recon.rule_config import rule_config
-from recon.train.predict import predict_split
+from recon.train.predict import predict_split, split_name
 
 config = rule_config(snakemake)
 predict_split(
@@ -16,4 +16,5 @@ predict_split(
     snakemake.output.store,
     config["evaluate"]["views"],
     config,
+    variant=split_name(snakemake.wildcards.experiment)[1],
 )

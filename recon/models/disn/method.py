@@ -10,12 +10,19 @@ from torch import Tensor
 
 from recon.io.loader import to_float_image
 from recon.models.disn.config import DISNConfig
+from recon.models.disn.grid import GroundTruthBoxes, prediction_grids
+from recon.models.disn.images import encoder_input
 from recon.models.disn.loss import SDF_SCALE, camera_loss, disn_loss
-from recon.models.disn.network import DISNNet
-from recon.models.inputs import prepare_images
+from recon.models.disn.network import CameraNet, DISNNet
 from recon.models.method import Method, PredictContext, register, unwrap_model
 
-__all__ = ["DISN"]
+__all__ = ["DISN", "camera_images"]
+
+
+def camera_images(rgba: Tensor, camera: CameraNet) -> Tensor:
+    """(B, H, W, 4) uint8 views -> the input of a camera network, prepared as its config says."""
+    c = camera.config
+    return encoder_input(rgba, c.image_size, c.input, c.background)
 
 
 @register
@@ -34,6 +41,10 @@ class DISN(Method):
         "decoder_dims": [128, 64],
         "grid_resolution": 33,
         "samples": "gaussian",  # its 6 % uniform points keep the far field positive early on
+        # At 64 px ResNet-18's last maps are 2x2 and 4x4; reading each map where it lies, with zeros off
+        # the view, fits the 6 demo shapes better in 400 steps than the released resize-and-clip
+        # (r2n2 IoU 0.675 against 0.588; clipping alone 0.601).
+        "sampling": "native",
     }
 
     def targets(self, config):
@@ -44,21 +55,37 @@ class DISN(Method):
         }
 
     def build(self, config):
-        if config.camera not in ("true", "estimated"):
-            raise ValueError(f"disn: camera must be 'true' or 'estimated', got {config.camera!r}")
-        if config.camera == "estimated" and config.camera_loss_weight <= 0:
-            raise ValueError("disn: camera 'estimated' needs the camera network (camera_loss_weight > 0)")
         return DISNNet(config)
 
-    def _camera(self, net: DISNNet, images: Tensor, batch: dict, config) -> tuple[Tensor | None, Tensor]:
-        estimated = net.camera_net(images) if net.camera_net is not None else None
-        use = estimated.detach() if (config.camera == "estimated" and estimated is not None) else batch["Rt"]
-        return estimated, use
+    def upstream(self, config):
+        """The camera network's experiment (``camera_experiment``) when the config, or its
+        ``estimated_camera`` variant, predicts with it."""
+        if config.camera_experiment and config.camera in ("true", "estimated"):
+            return {"camera": config.camera_experiment}
+        return {}
+
+    def predict_variants(self, config):
+        """``estimated_camera``: the model trained on true cameras, predicting with the camera network's
+        (the released README evaluates both from one trained model), when ``camera_experiment`` is set."""
+        if config.camera == "true" and config.camera_experiment:
+            return {"estimated_camera": {"camera": "estimated"}}
+        return {}
+
+    def predict_dataset(self, store, config, seed, views):
+        """The default items; with ``grid_box: ground_truth`` each also carries its shape's box."""
+        dataset = super().predict_dataset(store, config, seed, views)
+        return GroundTruthBoxes(dataset, store) if config.grid_box == "ground_truth" else dataset
+
+    def _images(self, batch: dict, config) -> Tensor:
+        return encoder_input(
+            batch["image"], config.image_size, config.input, config.background, config.sampling != "released"
+        )
 
     def loss(self, model, batch, config):
         net = unwrap_model(model)
-        images = prepare_images(batch["image"], config.image_size)
-        estimated, Rt = self._camera(net, images, batch, config)
+        images = self._images(batch, config)
+        estimated = net.camera_net(images) if config.camera == "joint" else None
+        Rt = batch["Rt"] if estimated is None else estimated.detach()
         pred = model(images, batch["sdf_points"], batch["K"], Rt, tuple(batch["image"].shape[1:3]))
         sdf_loss = disn_loss(pred, batch["sdf"], config)
         logs = {"sdf_l1": float(sdf_loss.detach())}
@@ -72,29 +99,41 @@ class DISN(Method):
     def images(self, model, batch, config):
         return {"input": to_float_image(batch["image"][:8])}
 
+    def camera(self, model, batch: dict, config, context: PredictContext) -> Tensor:
+        """(B, 3, 4) ``[R | t]`` the local features use at prediction: the true camera, the joint
+        camera network's, or the upstream camera network's (``context.upstream["camera"]``)."""
+        if config.camera == "true":
+            return batch["Rt"]
+        if config.camera == "joint":
+            return unwrap_model(model).camera_net(self._images(batch, config))
+        camera = context.upstream["camera"]
+        return camera(camera_images(batch["image"], camera))
+
     @torch.no_grad()
-    def predict_sdf(self, model, batch, config, chunk: int = 32768) -> Tensor:
-        """(B, R, R, R) predicted SDF (world units, iso-corrected) on the prediction grid."""
+    def predict_sdf(self, model, batch, config, context: PredictContext, chunk: int = 32768) -> Tensor:
+        """(B, R, R, R) predicted SDF (world units, iso-corrected) on each item's grid
+        (:func:`~recon.models.disn.grid.prediction_grids`)."""
         net = unwrap_model(model)
-        images = prepare_images(batch["image"], config.image_size)
+        images = self._images(batch, config)
         size = tuple(batch["image"].shape[1:3])
-        _, Rt = self._camera(net, images, batch, config)
+        Rt = self.camera(model, batch, config, context)
         features = net.image_features(images)
-        r, h = config.grid_resolution, config.grid_half_extent
-        axis = torch.linspace(-h, h, r, device=images.device)
-        nodes = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
-        nodes = nodes.expand(images.shape[0], -1, -1)
+        nodes = torch.stack(
+            [torch.from_numpy(g.points()).to(images) for g in prediction_grids(batch, config)]
+        )  # (B, R³, 3)
         out = [
             net.decode(features, nodes[:, i : i + chunk], batch["K"], Rt, size)
             for i in range(0, nodes.shape[1], chunk)
         ]
+        r = config.grid_resolution
         return (torch.cat(out, 1) / SDF_SCALE).reshape(-1, r, r, r)
 
     def predict_mesh(self, model, batch, config, context: PredictContext):
-        """The zero level set of :meth:`predict_sdf` on the config's grid (the context is not needed)."""
+        """The zero level set of :meth:`predict_sdf` on each item's grid, by marching cubes."""
         from recon.geometry.extract import field_mesh
-        from recon.geometry.grid import GridSpec
 
-        grids = self.predict_sdf(model, batch, config).float().cpu().numpy()
-        grid = GridSpec.cube(config.grid_half_extent, config.grid_resolution)
-        return [field_mesh(np.asarray(g, np.float64), grid, 0.0, inside="below") for g in grids]
+        grids = self.predict_sdf(model, batch, config, context).float().cpu().numpy()
+        return [
+            field_mesh(np.asarray(g, np.float64), spec, 0.0, inside="below")
+            for g, spec in zip(grids, prediction_grids(batch, config), strict=True)
+        ]

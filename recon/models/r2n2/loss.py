@@ -1,4 +1,9 @@
-"""3D-R2N2's loss (voxel-wise cross-entropy on the occupancy logits) and the IoU it logs."""
+"""3D-R2N2's loss and the IoU it logs.
+
+The release's loss (``lib/layers.py`` ``SoftmaxWithLoss3D``) is the mean over voxels of the
+two-class softmax cross-entropy; on the occupancy logit ``l = score[1] - score[0]`` that is the
+logistic loss, ``-log sigmoid(l)`` for occupied voxels and ``-log sigmoid(-l)`` for empty ones.
+"""
 
 from __future__ import annotations
 

@@ -241,3 +241,47 @@ def test_normalize_images():
     for bad in (torch.rand(3, 5, 6), torch.rand(2, 2, 5, 5), (rgb * 255).to(torch.uint8)):
         with pytest.raises(ValueError):
             normalize_images(bad)
+
+
+def test_vgg_fc6_fc7_are_torchvision_classifier_0_and_3(tmp_path):
+    """``fc=True`` builds fc6 and fc7 under torchvision's names: its files load them, less classifier.6."""
+    enc = build_encoder("vgg16", fc=True)
+    # torchvision's vgg16: 138,357,544 parameters, less classifier.6 (4096 * 1000 + 1000).
+    assert sum(p.numel() for p in enc.parameters()) == 138_357_544 - 4_097_000
+    shapes = {k: tuple(v.shape) for k, v in enc.state_dict().items() if k.startswith("classifier.")}
+    assert shapes == {
+        "classifier.0.weight": (4096, 25088),
+        "classifier.0.bias": (4096,),
+        "classifier.3.weight": (4096, 4096),
+        "classifier.3.bias": (4096,),
+    }
+    assert enc.global_channels == 4096 and enc.head_prefixes == ("classifier.6.",)
+    state = dict(enc.state_dict())
+    state["classifier.6.weight"], state["classifier.6.bias"] = torch.zeros(1000, 4096), torch.zeros(1000)
+    with torch.no_grad():
+        state["classifier.3.bias"] = torch.arange(4096.0)
+    torch.save(state, tmp_path / "vgg16.pth")
+    loaded = build_encoder("vgg16", fc=True)
+    assert load_pretrained(loaded, tmp_path / "vgg16.pth") == ["classifier.6.bias", "classifier.6.weight"]
+    assert torch.equal(loaded.classifier[3].bias, torch.arange(4096.0))
+    assert torch.equal(loaded.classifier[0].weight, enc.classifier[0].weight)
+    plain = build_encoder("vgg16")  # without fc6 and fc7 the whole classifier is skipped
+    assert load_pretrained(plain, tmp_path / "vgg16.pth")[:2] == ["classifier.0.bias", "classifier.0.weight"]
+    with pytest.raises(ValueError, match="only VGG"):
+        build_encoder("resnet18", fc=True)
+
+
+def test_vgg_fc_global_vector_is_fc7_of_pool5():
+    enc = build_encoder("vgg16", fc=True).eval()
+    x = _images(2, 64)
+    with torch.no_grad():
+        maps = enc(x)
+        glob = enc.global_vector(maps)
+        pool5 = torch.nn.functional.max_pool2d(maps[-1], 2)  # (2, 512, 2, 2) for 64 px
+        flat = torch.nn.functional.adaptive_avg_pool2d(pool5, 7).flatten(1)
+        fc6 = torch.relu(flat @ enc.classifier[0].weight.T + enc.classifier[0].bias)
+        fc7 = torch.relu(fc6 @ enc.classifier[3].weight.T + enc.classifier[3].bias)
+    assert glob.shape == (2, 4096)
+    torch.testing.assert_close(glob, fc7)
+    torch.testing.assert_close(enc.global_features(x), glob)
+    assert build_encoder("vgg16").global_channels == 512  # without fc: conv5_3 averaged

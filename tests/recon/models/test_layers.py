@@ -1,11 +1,11 @@
-"""Shared layers: point MLPs, conditional batch norm, 3D up-convolutions; the families' parameter names."""
+"""Shared layers: point MLPs, conditional batch norm; the families' parameter names."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from recon.models.layers import ConditionalBatchNorm1d, mlp, upsample_conv3d
+from recon.models.layers import ConditionalBatchNorm1d, mlp
 
 
 def test_mlp_puts_a_relu_after_every_layer_but_the_last_unless_asked():
@@ -28,27 +28,25 @@ def test_conditional_batch_norm_starts_as_batch_norm_and_follows_the_code():
     assert torch.allclose(shifted, c.sum(1)[:, None, None].expand(-1, 6, 10), atol=1e-5)
 
 
-def test_upsample_conv3d_doubles_the_grid():
-    stage = nn.Sequential(*upsample_conv3d(8, 4))
-    assert [type(m) for m in stage] == [nn.Upsample, nn.Conv3d, nn.LeakyReLU]
-    assert stage(torch.zeros(2, 8, 4, 4, 4)).shape == (2, 4, 8, 8, 8)
-
-
 def test_family_networks_keep_their_parameter_names():
-    """Checkpoints written before the families became packages load into the networks."""
+    """The parameter names checkpoints hold: the released layers' names where the release names them."""
     from recon.models.disn import DISNNet
     from recon.models.method import method_config
     from recon.models.r2n2 import R2N2Net
 
-    disn = DISNNet(method_config("disn", {"encoder": "resnet18", "camera_loss_weight": 1.0}))
+    disn = DISNNet(method_config("disn", {"encoder": "resnet18", "camera": "joint"}))
     keys = [k for k in disn.state_dict() if not k.startswith(("encoder.", "camera_net.encoder."))]
+    linear = ("weight", "bias")
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
     assert keys == [
-        *(f"global_embed.0.{p}" for p in ("weight", "bias")),
-        *(f"point_mlp.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")),
-        *(f"global_decoder.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")),
-        *(f"local_decoder.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")),
-        *(f"camera_net.head.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")),
-    ]
+        *(f"fc8.{p}" for p in linear),
+        *(f"{s}.{i}.{p}" for s in ("global_point_mlp", "global_decoder") for i in (0, 2, 4) for p in linear),
+        *(f"{s}.{i}.{p}" for s in ("local_point_mlp", "local_decoder") for i in (0, 2, 4) for p in linear),
+        *(f"camera_net.fc8.{p}" for p in linear),
+        *(f"camera_net.{h}.{i}.{p}" for h in ("rotation", "distance") for i, ps in
+          ((0, linear), (1, bn), (3, linear), (4, bn), (6, linear)) for p in ps),
+    ]  # fmt: skip
     r2n2 = R2N2Net(method_config("r2n2", {"encoder": "resnet18"}))
     keys = [k for k in r2n2.state_dict() if k.startswith("decoder.")]
-    assert keys == [f"decoder.{i}.{p}" for i in (1, 4, 7, 9) for p in ("weight", "bias")]
+    convs = ("7a", "7b", "8a", "8b", "9a", "9b", "9c", "10a", "10b", "10c", "11")
+    assert keys == [f"decoder.conv{c}.{p}" for c in convs for p in ("weight", "bias")]  # the release's names

@@ -30,7 +30,7 @@ from recon.train import (
     train_from_files,
 )
 from recon.train.history import image_grid
-from recon.train.optim import lr_factor
+from recon.train.optim import lr_factor, make_optimizer
 from recon.train.sampling import StepBatchSampler, epoch_order, shard, step_batch
 
 torch = pytest.importorskip("torch")
@@ -267,6 +267,14 @@ def test_resume_refuses_another_config(tmp_path):
     with pytest.raises(ConfigError, match=r"model\.hidden"):
         train("toy", {"hidden": 8}, _tc(steps=8), ToyData(30), None, out, progress=False)
     assert train("toy", None, _tc(steps=8, log_every=2), ToyData(30), None, out, progress=False)["steps"] == 8
+    # A checkpoint written before a config key existed resumes when the key keeps its default.
+    ckpt_path = out / "checkpoints" / "last.pt"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    del ckpt["train_config"]["min_lr"], ckpt["model_config"]["hidden"]
+    torch.save(ckpt, ckpt_path)
+    assert train("toy", None, _tc(steps=10), ToyData(30), None, out, progress=False)["steps"] == 10
+    with pytest.raises(ConfigError, match=r"train\.min_lr"):
+        train("toy", None, _tc(steps=12, min_lr=1e-3), ToyData(30), None, out, progress=False)
 
 
 def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monkeypatch):
@@ -460,6 +468,22 @@ def test_lr_schedules():
     step = TrainConfig(schedule="step", step_size=3, step_gamma=0.1)
     assert [lr_factor(s, step) for s in (0, 2, 3, 6)] == pytest.approx([1, 1, 0.1, 0.01])
     assert lr_factor(123, TrainConfig()) == 1.0
+    # min_lr floors every schedule after the warm-up (DISN: x0.9 decays floored at an absolute rate).
+    floored = TrainConfig(lr=1e-4, schedule="step", step_size=3, step_gamma=0.1, min_lr=2e-6, warmup_steps=2)
+    assert [lr_factor(s, floored) for s in (0, 2, 5, 8, 11)] == pytest.approx([0.5, 1, 0.1, 0.02, 0.02])
+    assert lr_factor(10, TrainConfig(steps=11, schedule="cosine", min_lr=5e-5)) == pytest.approx(0.5)
+
+
+def test_weight_decay_on_weights_only():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Conv1d(4, 2, 1))
+    params = list(net.parameters())
+    optimizer, _ = make_optimizer(params, TrainConfig(weight_decay=0.1, weight_decay_on="weights"))
+    decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 0.1 for p in g["params"]}
+    assert decayed == {id(net[0].weight), id(net[2].weight)}
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(params)
+    optimizer, _ = make_optimizer(params, TrainConfig(weight_decay=0.1))
+    assert [len(g["params"]) for g in optimizer.param_groups] == [len(params)]
+    assert optimizer.param_groups[0]["weight_decay"] == 0.1
 
 
 def test_image_grid():
