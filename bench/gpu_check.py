@@ -831,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) to this file")
     parser.add_argument("--steps", type=int, help="timed training steps (default 50; 1 with --cpu)")
     parser.add_argument(
-        "--budget", type=float, help="seconds for the whole run (default 420; 150 with --cpu)"
+        "--budget", type=float, help="seconds for the whole run (default 420; 300 with --cpu)"
     )
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     # Internal: one section in this process.
@@ -863,7 +863,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     started = time.monotonic()
-    budget = args.budget or (150.0 if args.cpu else 420.0)
+    budget = args.budget or (300.0 if args.cpu else 420.0)
     device, gpus = device_description(args.cpu)
     mode = " --cpu" if args.cpu else ""
     header = [

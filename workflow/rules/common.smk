@@ -1,6 +1,7 @@
 # Shared set-up and helpers of all rules: config validation, wildcard constraints, and the
 # functions that turn the ingest checkpoints' tables into job lists.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -307,6 +308,12 @@ def predicted_names():
     for name in config["train"]["experiments"]:
         names += [name] + [f"{name}@{variant}" for variant in prediction_plan(name)[1]]
     return names
+
+
+def trained_name_pattern():
+    """Regex of every trained experiment with any prediction variant (read no experiment file)."""
+    names = "|".join(re.escape(name) for name in config["train"]["experiments"])
+    return f"({names})(@\\w+)?" if names else "^$"
 
 
 def evaluate_methods():

@@ -44,7 +44,7 @@ rule predict_model:
     benchmark:
         "benchmarks/predict/{experiment}/{split}.tsv"
     wildcard_constraints:
-        experiment="|".join(predicted_names()) or "^$",
+        experiment=trained_name_pattern(),
         split="train|val|test",
     conda:
         "../../envs/train.yaml"
