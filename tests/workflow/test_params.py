@@ -51,7 +51,7 @@ CONFIG = {
 EXPERIMENT = {
     "method": "r2n2",
     "model": {"encoder": "resnet18", "image_size": 32, "feature_dim": 16, "hidden": 4,
-              "decoder_dims": [8, 8, 4, 4]},
+              "decoder_dims": [4, 4, 4, 4]},
     "train": {"steps": 2, "batch_size": 2, "val_every": 0, "log_every": 1, "checkpoint_every": 2,
               "log_images_every": 0, "num_workers": 0},
 }  # fmt: skip
