@@ -79,9 +79,14 @@ def read_table_once(path, build):
     Input functions run once per job, and a real ShapeNet copy has tens of thousands of shapes:
     reading and indexing a table on every call would make the DAG quadratic.
     """
-    key = (str(path), os.stat(path).st_mtime_ns, build)
+    return read_once(path, build, read_tsv)
+
+
+def read_once(path, build, read):
+    """``build(read(path))``, computed once per version (modification time) of the file at ``path``."""
+    key = (str(path), os.stat(path).st_mtime_ns, build, read)
     if key not in _TABLES:
-        _TABLES[key] = build(read_tsv(path))
+        _TABLES[key] = build(read(path))
     return _TABLES[key]
 
 
@@ -285,9 +290,6 @@ def experiment_file(name):
     return f"{config['train']['experiments_dir']}/{name}.yaml"
 
 
-_PLANS = {}
-
-
 def prediction_plan(name):
     """(upstream experiments by role, prediction variants) of experiment {name}, read once per
     version of its file (recon.train.predict.prediction_plan)."""
@@ -296,10 +298,7 @@ def prediction_plan(name):
     path = experiment_file(name)
     if not os.path.exists(path):  # train_model names the missing file when it is needed
         return {}, []
-    key = (path, os.stat(path).st_mtime_ns)
-    if key not in _PLANS:
-        _PLANS[key] = plan(path)
-    return _PLANS[key]
+    return read_once(path, plan, str)
 
 
 def predicted_names():
