@@ -60,6 +60,25 @@ r2n2       IoU of 32³ voxels, predicted occupied when p ≥ 0.4, against the fi
            ``.binvox`` and the ``voxels`` training target hold). An empty prediction scores 0.
            Overall: mean over objects. (chrischoy/3D-R2N2 13a30e25 ``lib/voxel.py:4-11``,
            ``lib/config.py:101`` ``cfg.TEST.VOXEL_THRESH = [0.4]``.)
+genre      GenRe's Chamfer distance (its paper's Table 1; no evaluation script was released, its
+           authors point to Pix3D's). Ground truth: the *surface-only* voxels of the 128³ filled
+           grid, ``vox - binary_erosion(vox, ones((3, 3, 3)), iterations=2)`` (the refiner's
+           target, ``models/genre_full_model.py:93``; "the gt voxel should be surface only",
+           issue #67), 1,024 ``get_surface_points`` of its iso-surface at 0.5. A prediction with
+           voxels: 1,024 ``get_surface_points`` of the iso-surface of its probabilities at each
+           t = 0.30, 0.35, ..., 0.50 (issue #67: thresholds "from 0.3 to 0.5 with a 0.05 step
+           size ... for each class"; the released meshes are marching cubes of sigmoid(logits)
+           at a threshold, ``visualize/visualizer.py:154-166, 198-205``); a mesh: 1,024 area-weighted
+           samples, one cloud for every t. Each cloud normalized by its own bounding box (centred,
+           longest side 1: Pix3D's ``eval.py:151-156``). CD = mean d pred→gt + mean d gt→pred,
+           unsquared, summed (``toolbox/nndistance/functions/nnd.py:83-85``
+           ``nndistance_score``; Pix3D's ``cd/tf_nndistance.py:58`` is the same). Per item a CD
+           per t (``chamfer@t``); per category the mean over objects at the t with the lowest
+           one (``chamfer``, ``chamfer_threshold``); overall: the mean of the categories (no
+           single t: ``chamfer_threshold`` NaN). An empty prediction, or no probability reaching
+           t, is 1,024 points at the origin, not normalized (Pix3D's ``eval.py:141-144``).
+           (xiumingzhang/GenRe-ShapeHD ee42add2 ``toolbox/nndistance``, issue #67;
+           xingyuansun/pix3d e54d4b23 ``eval/eval.py``.)
 =========  ==========================================================================================
 
 Ground-truth voxels are *filled* everywhere (``recon.io.packed.GroundTruth.voxels``, the pix3d and
@@ -115,6 +134,17 @@ r2n2       Views: random with replacement (``np.random.choice(24, n_views)``,
            ``ShapeNetVox32`` from an unreleased voxelization → recon's filled voxels (exact
            triangle-box overlap and winding-number inside test), which may differ from it voxel
            by voxel.
+genre      Frame: GenRe's view-aligned ground truth (``_gt_rotvox_samescale_128``) and predictions
+           → the world frame, where recon's ground truth and predictions are: the bounding-box
+           normalization is not rotation-invariant, so a CD here differs from the same shapes'
+           in the view frame (not measured). Not recoverable from the release, chosen here: the
+           ground truth's iso-level (0.5, the binary grid's midpoint; Pix3D's script would apply
+           its one ``--threshold`` to both clouds), 1,024 points (Pix3D's ``--pts_size``),
+           Pix3D's sampling (every triangle at least once), thresholds for probabilities only (a
+           mesh has none: its ``chamfer@t`` are all the same). Left out:
+           ``nndistance_score``'s ε = 1e-10 under the square root (for the gradient at 0; at
+           most 1e-5 per direction). Data: GenRe's unseen-class test set (500 random shapes per
+           class; 9 of its 10 classes released, README) → the configured split and its views.
 =========  ==========================================================================================
 """
 
@@ -581,6 +611,87 @@ class Pix3dProtocol(Protocol):
 
 
 # --------------------------------------------------------------------------------------------------
+# GenRe
+# --------------------------------------------------------------------------------------------------
+
+#: GenRe's per-class threshold search (GenRe-ShapeHD issue #67): 0.30, 0.35, ..., 0.50.
+GENRE_THRESHOLDS = tuple(round(0.3 + 0.05 * k, 2) for k in range(5))
+
+
+def genre_surface_voxels(voxels: np.ndarray) -> np.ndarray:
+    """GenRe's surface-only voxels: ``vox - binary_erosion(vox, ones((3, 3, 3)), iterations=2)``.
+
+    The shell GenRe trains its refiner on (``models/genre_full_model.py:93``) and, per its authors
+    (issue #67), the ground truth its Chamfer distances were measured against: the voxels of the
+    filled grid within two 26-connected steps of an empty voxel or of the grid's border.
+
+    Args:
+        voxels: (n, n, n) bool (or 0/1) filled voxels.
+
+    Returns:
+        (n, n, n) bool.
+    """
+    from scipy.ndimage import binary_erosion
+
+    filled = np.asarray(voxels, bool)
+    return filled & ~binary_erosion(filled, structure=np.ones((3, 3, 3)), iterations=2)
+
+
+@dataclass(frozen=True)
+class GenreProtocol(Protocol):
+    n_points: int = 1024
+    resolution: int = 128
+    gt_level: float = 0.5
+    thresholds: tuple[float, ...] = GENRE_THRESHOLDS
+
+    def evaluate(self, pred, gt, rng):
+        res = self.resolution if self.resolution in gt.voxels else max(gt.voxels)
+        gt_points = self.points(genre_surface_voxels(gt.voxels[res]), self.gt_level, rng)
+        if pred.voxels:  # the iso-surface of its probabilities at each threshold
+            n = self.resolution if self.resolution in pred.voxels else max(pred.voxels)
+            clouds = [self.points(pred.voxels[n], t, rng) for t in self.thresholds]
+        else:  # a mesh has no threshold: one cloud for all
+            cloud = (
+                np.zeros((self.n_points, 3))
+                if pred.empty
+                else _normalized(_surface(pred, self.n_points, rng)[0])
+            )
+            clouds = [cloud] * len(self.thresholds)
+        return {
+            _tau_name("chamfer", t): point_distances(c, gt_points).chamfer(
+                squared=False, reduction="mean", combine="sum"
+            )
+            for t, c in zip(self.thresholds, clouds, strict=True)
+        }
+
+    def points(self, voxels: np.ndarray, level: float, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) points of a grid's iso-surface at ``level``, box-normalized; zeros where none reaches it."""
+        points = pix3d_surface_points(np.asarray(voxels, np.float64), self.n_points, rng, threshold=level)
+        return np.zeros((self.n_points, 3)) if points is None else _normalized(points)
+
+    def item_metrics(self, rows):
+        return [_tau_name("chamfer", t) for t in self.thresholds]
+
+    def summarize(self, rows):
+        """Per category, the threshold with the lowest mean CD (``chamfer``, ``chamfer_threshold``);
+        the ``all`` row: the mean of the categories' CDs, each at its own threshold (no single one:
+        ``chamfer_threshold`` NaN)."""
+        table = super().summarize(rows)
+        names = [_tau_name("chamfer", t) for t in self.thresholds]
+        for row in table[:-1]:
+            values = np.array([row[n] for n in names], np.float64)
+            best = int(np.nanargmin(values)) if not np.isnan(values).all() else 0
+            row["chamfer"] = float(values[best])
+            row["chamfer_threshold"] = self.thresholds[best]
+        table[-1]["chamfer"] = nanmean([row["chamfer"] for row in table[:-1]])
+        table[-1]["chamfer_threshold"] = float("nan")
+        for row in table:
+            for n in names:
+                row.pop(n, None)
+        return table
+
+
+# --------------------------------------------------------------------------------------------------
 # 3D-R2N2
 # --------------------------------------------------------------------------------------------------
 
@@ -633,6 +744,12 @@ PROTOCOLS: dict[str, Protocol] = {
         higher_is_better={"chamfer": False, "emd": False},
     ),
     "r2n2": R2n2Protocol(name="r2n2", source="chrischoy/3D-R2N2 lib/voxel.py", metrics=("iou",)),
+    "genre": GenreProtocol(
+        name="genre",
+        source="xiumingzhang/GenRe-ShapeHD toolbox/nndistance, issue #67; xingyuansun/pix3d eval/eval.py",
+        metrics=("chamfer", "chamfer_threshold"),
+        higher_is_better={"chamfer": False},
+    ),
 }
 
 

@@ -11,8 +11,8 @@ centre at ``-h + (i + 0.5) * s`` (:class:`VoxelSpec`). Arrays are (n, n, n) bool
   as binvox's exact mode and Kaolin's ``trianglemeshes_to_voxelgrids`` mark surface voxels.
 - ``filled = solid | surface`` is the occupancy that binvox / 3D-R2N2's ``model.binvox`` and
   trimesh's ``voxelized(...).fill()`` give; the octree is built from it.
-- :func:`view_aligned_voxels`: GenRe's view-aligned grids (``_gt_rotvox_samescale_128``): the
-  canonical grid rotated into a camera's frame, same scale and centre.
+- :func:`view_aligned_voxels`: GenRe's view-aligned grids (``_gt_rotvox_samescale_128``): solid
+  voxels over [-0.5, 0.5]^3 of each view's frame (:mod:`recon.geometry.view_frame`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 from recon.geometry.grid import GridSpec
 from recon.geometry.sampling import inside_points
 from recon.geometry.triangles import triangle_table
+from recon.geometry.view_frame import VIEW_HALF_EXTENT
 
 __all__ = ["VoxelSpec", "solid_voxels", "surface_voxels", "view_aligned_voxels"]
 
@@ -160,30 +161,37 @@ def surface_voxels(vertices: np.ndarray, faces: np.ndarray, spec: VoxelSpec) -> 
 def view_aligned_voxels(
     vertices: np.ndarray,
     faces: np.ndarray,
-    rotations: np.ndarray,
-    spec: VoxelSpec,
+    world_to_view: np.ndarray,
+    resolution: int,
     grid: np.ndarray | None = None,
     grid_spec: GridSpec | None = None,
 ) -> np.ndarray:
-    """Solid voxels of the shape rotated into each camera's frame (GenRe); (V, n, n, n) bool.
+    """Solid voxels of the shape in each view's frame (GenRe's view-aligned voxels); (V, n, n, n) bool.
 
-    Voxel ``[v, i, j, k]`` is inside when the world point ``R_v^T c_ijk`` is, where ``c_ijk`` is
-    the voxel centre of ``spec`` and ``R_v`` the world-to-camera rotation of view v: axis i runs
-    along the camera's x (image right), j along its y (image down), k along its z (viewing
-    direction), about the object's origin, at the canonical grid's scale (no perspective, no
-    translation).
+    The grid is ``VoxelSpec(resolution, VIEW_HALF_EXTENT)``: [-0.5, 0.5]^3 of the view frame
+    (:mod:`recon.geometry.view_frame`), axes i, j, k along x_view (viewing direction), y_view
+    (image left) and z_view (image up). Voxel ``[v, i, j, k]`` is solid when the world point
+    ``M_v^-1 c_ijk`` is inside (as :func:`solid_voxels`), ``c_ijk`` the voxel centre and ``M_v`` the
+    view's world-to-view map: the object turned into the camera's axes about its origin and scaled
+    by the frame's ``s`` (no perspective, no translation), as GenRe's ``_gt_rotvox_samescale_128``.
+    Centres whose world point lies outside the mesh's bounding box are outside (no winding number:
+    from outside the box the mesh subtends less than a hemisphere, so ``|w| < 0.5``).
 
     Args:
-        vertices, faces: the mesh, world frame.
-        rotations: (V, 3, 3) float world-to-camera rotations (``Rt[:, :, :3]``).
-        spec: the voxel grid (camera-aligned axes).
+        vertices, faces: (N, 3) float and (F, 3) int, the mesh in the world frame.
+        world_to_view: (V, 3, 3) float ``M_v`` (:func:`recon.geometry.view_frame.world_to_view`).
+        resolution: n, voxels per axis.
         grid, grid_spec: optional SDF grid for the sign, as in :func:`solid_voxels`.
     """
-    n = spec.resolution
-    centres = spec.centres()
-    rotations = np.asarray(rotations, dtype=np.float64)
-    out = np.zeros((len(rotations), n, n, n), dtype=np.bool_)
-    for v, rot in enumerate(rotations):
-        # Row vectors: x_world = R^T c  <=>  x_world^T = c^T R.
-        out[v] = inside_points(vertices, faces, centres @ rot, grid, grid_spec).reshape(n, n, n)
-    return out
+    n = int(resolution)
+    centres = VoxelSpec(n, VIEW_HALF_EXTENT).centres()
+    maps = np.asarray(world_to_view, dtype=np.float64).reshape(-1, 3, 3)
+    vertices = np.asarray(vertices, dtype=np.float64)
+    lo, hi = (vertices.min(axis=0), vertices.max(axis=0)) if len(vertices) else (np.zeros(3), -np.ones(3))
+    out = np.zeros((len(maps), n * n * n), dtype=np.bool_)
+    for v, m in enumerate(maps):
+        # Row vectors: x_world = M^-1 c  <=>  x_world^T = c^T M^-T.
+        points = centres @ np.linalg.inv(m).T
+        near = np.all((points >= lo) & (points <= hi), axis=1)
+        out[v, near] = inside_points(vertices, faces, points[near], grid, grid_spec)
+    return out.reshape(len(maps), n, n, n)

@@ -21,6 +21,12 @@ target              keys                        shapes, dtypes
 ``voxels``          ``voxels``                  (n, n, n) bool: solid | surface voxels
 ``spherical``       ``spherical``,              (R, R) float32 full map, (R, R) float32
                     ``spherical_partial``       partial map of this view
+``view_voxels``     ``view_voxels``             (n, n, n) bool: solid voxels in this view's frame
+                                                (GenRe's view-aligned voxels; §5.4)
+``view_spherical``  ``view_spherical``,         (R, R) float32 full map, (R, R) float32 partial
+                    ``view_spherical_partial``  map, both in this view's frame (§5.4)
+``view_frame``      ``view_scale``              () float32: the frame's scale s, so that
+                                                ``M = s P R`` (``recon.geometry.view_frame``)
 ``octree``          ``octree``                  list per level of dicts ``keys`` (M,) int64,
                                                 ``state`` (M,) uint8, ``child`` (M,) int32
 ==================  ==========================  ==========================================
@@ -57,6 +63,9 @@ TARGETS = {
     "surface": ("surface/points", "surface/normals"),
     "voxels": ("voxels/{voxel_resolution}/solid", "voxels/{voxel_resolution}/surface"),
     "spherical": ("spherical/full", "spherical/partial"),
+    "view_voxels": ("views/voxels",),
+    "view_spherical": ("spherical/view_full", "spherical/view_partial"),
+    "view_frame": ("spherical/view_full",),  # its ``view_frame`` attribute; no data is read
     "octree": ("octree/level_0/keys",),
 }
 
@@ -116,6 +125,9 @@ class PackedDataset:
             n: _read_all(self.store, f"{n}_offsets", meta) for n in names if n.startswith("octree/")
         }
         self._category_index = _read_all(self.store, "index/category_index", meta)
+        if "view_frame" in self.targets:
+            frame = meta["spherical/view_full"]["attributes"]["view_frame"]
+            self._view_scale = float(frame["scale"])
         for t in ("sdf", "occupancy", "surface"):
             if t in self.targets:
                 count = self._arrays[self._names[t][0]].shape[1]
@@ -124,6 +136,10 @@ class PackedDataset:
 
     def __len__(self) -> int:
         return self.n_shapes * len(self.views)
+
+    def item_shapes(self) -> np.ndarray:
+        """Shape index (in the store) of every item, (n_items,) int64."""
+        return np.arange(len(self), dtype=np.int64) // len(self.views)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw other point subsets (as ``DistributedSampler.set_epoch`` reshuffles)."""
@@ -172,6 +188,13 @@ class PackedDataset:
             elif t == "spherical":
                 item["spherical"] = self._arrays[names[0]].read((shape,))
                 item["spherical_partial"] = self._arrays[names[1]].read((shape, view))
+            elif t == "view_voxels":
+                item["view_voxels"] = self._arrays[names[0]].read((shape, view))
+            elif t == "view_frame":
+                item["view_scale"] = torch.tensor(self._view_scale, dtype=torch.float32)
+            elif t == "view_spherical":
+                item["view_spherical"] = self._arrays[names[0]].read((shape, view))
+                item["view_spherical_partial"] = self._arrays[names[1]].read((shape, view))
             elif t == "octree":
                 levels = []
                 for lv in self._levels:

@@ -16,7 +16,7 @@ import numpy as np
 
 from recon.io.store import open_store
 
-__all__ = ["GroundTruth", "PackedSplit"]
+__all__ = ["GroundTruth", "PackedSplit", "shapes_in_categories"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +108,26 @@ class PackedSplit:
             },
             voxel_half_extent=self.voxel_half_extent,
         )
+
+
+def shapes_in_categories(store: Path | str, categories) -> np.ndarray:
+    """Which shapes of a packed split belong to ``categories``: (N,) bool over the split's shapes.
+
+    Args:
+        store: ``results/pack/<split>.zarr``.
+        categories: category ids (``03001627``) or names (``chair``), as the store's ``pack.categories``
+            attribute lists them.
+
+    Raises:
+        ValueError: a category the store does not have (a typo would otherwise train on nothing).
+    """
+    root = open_store(store)
+    known = {}
+    for c in root.attrs["pack"]["categories"]:
+        known[c["category"]] = c["category"]
+        known[c.get("category_name", c["category"])] = c["category"]
+    unknown = sorted(str(c) for c in categories if str(c) not in known)
+    if unknown:
+        raise ValueError(f"{store}: no categories {unknown}; it has {sorted(known)}")
+    ids = {known[str(c)] for c in categories}
+    return np.array([str(c) in ids for c in root["index/category"][:]], dtype=bool)

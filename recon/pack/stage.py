@@ -180,19 +180,14 @@ def _entries(cfg: Mapping, voxelize_root: zarr.Group, render_root: zarr.Group) -
                 _Entry(f"voxels/{n}/{kind}", "voxelize", f"voxels/{n}/{kind}", "bool", ("x", "y", "z"))
             )
     entries.append(_Entry("spherical/full", "voxelize", "spherical/full", "float32", ("polar", "azimuth")))
-    if "partial" in voxelize_root["spherical"]:
-        entries.append(
-            _Entry(
-                "spherical/partial",
-                "voxelize",
-                "spherical/partial",
-                "float32",
-                ("view", "polar", "azimuth"),
-                per_view=True,
+    for name in ("partial", "view_full", "view_partial"):  # view_*: with voxelize.view_aligned.enabled
+        if name in voxelize_root["spherical"]:
+            dims = ("view", "polar", "azimuth")
+            entries.append(
+                _Entry(f"spherical/{name}", "voxelize", f"spherical/{name}", "float32", dims, per_view=True)
             )
-        )
     if "views" in voxelize_root and "voxels" in voxelize_root["views"]:
-        dims = ("view", "x_cam", "y_cam", "z_cam")
+        dims = ("view", "x_view", "y_view", "z_view")
         entries.append(_Entry("views/voxels", "voxelize", "views/voxels", "bool", dims, per_view=True))
     return entries
 

@@ -1,6 +1,7 @@
 """The pipeline's report page: what the results folder holds, assembled into one static HTML page.
 
-Sections: the metric tables of every evaluation protocol (overview of the ``all`` rows, then per category),
+Sections: the metric tables of every evaluation protocol (overview of the ``all`` rows, and of the
+``seen`` / ``unseen`` ones where present, then per category),
 ground truth next to every method's prediction for a few shapes of the evaluated split, their
 render contact sheets, SDF slices, and training curves of the models that have a history.
 Everything is read from the results folder; nothing is recomputed but the images.
@@ -54,7 +55,11 @@ def _metric_tables(
             | {"name": names.get(r["category"], "")}
             for r in rows
         ]
-        overview = [r for r in numeric if r["category"] == "all"]
+        # ``all``, and ``seen`` / ``unseen`` where a method was trained on some categories only (their
+        # ``category`` column names them; the ``all``-only overview leaves it out)
+        overview = [r for r in numeric if r["category"] in _OVERVIEW_ROWS]
+        grouped = any(r["category"] != "all" for r in overview)
+        overview_columns = columns if grouped else [c for c in columns if c != "category"]
         sections.append(
             Section(
                 f"Preset {name}",
@@ -64,9 +69,7 @@ def _metric_tables(
                         + (", ".join(k for k, v in protocol.higher_is_better.items() if not v) or "none")
                         + "; higher for the rest."
                     ),
-                    Table(
-                        [c for c in columns if c != "category"], overview, caption=f"{name}: all categories"
-                    ),
+                    Table(overview_columns, overview, caption=f"{name}: all categories"),
                     Table(columns, numeric, caption=f"{name}: per category"),
                 ],
                 anchor=f"preset-{name}",
@@ -74,6 +77,9 @@ def _metric_tables(
         )
     return sections
 
+
+#: Summary rows of the overview table (recon.evaluate.stage: ``seen``, ``unseen`` before ``all``).
+_OVERVIEW_ROWS = frozenset({"seen", "unseen", "all"})
 
 #: Columns of the evaluate tables that name things: kept as text (synset ids keep their leading zero).
 _ID_COLUMNS = frozenset({"preset", "method", "split", "category", "shape_id"})
@@ -89,7 +95,9 @@ def _number(text: str):
 
 def _item_scores(results: Path, split: str, method: str, protocols: Sequence[str]) -> dict[tuple, str]:
     """(category, shape_id, view) → a label: the IoU of the first protocol with one (volumetric first)."""
-    for name in sorted(protocols, key=lambda p: ("onet", "convonet", "r2n2", "pix3d", "disn").index(p)):
+    for name in sorted(
+        protocols, key=lambda p: ("onet", "convonet", "r2n2", "pix3d", "disn", "genre").index(p)
+    ):
         path = results / "evaluate" / split / method / f"{name}.tsv"
         if path.exists():
             rows = read_tsv(path)

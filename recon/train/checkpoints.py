@@ -39,6 +39,7 @@ __all__ = [
     "RESUMABLE_FIELDS",
     "RunState",
     "check_resume",
+    "initial_weights",
     "load_checkpoint",
     "resume",
     "rng_state",
@@ -140,6 +141,29 @@ def check_resume(ckpt: Mapping, method: Method, model_cfg: dict, train_cfg: dict
             f"cannot resume: {diff} differ from the checkpoint's config (use another out_dir, or remove "
             "the checkpoints to start over)"
         )
+
+
+def initial_weights(init_from: str, out_dir: Path) -> Path:
+    """The checkpoint ``train.init_from`` names: a ``.pt`` file, or an experiment trained beside the run.
+
+    An experiment name ``E`` means ``out_dir/../E/checkpoints/best.pt`` (lowest validation loss), else
+    ``last.pt`` of that run: the workflow trains every experiment into ``results/train/<name>``.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+    """
+    path = Path(init_from)
+    if path.suffix == ".pt":
+        if not path.exists():
+            raise FileNotFoundError(f"train.init_from: no checkpoint {path}")
+        return path
+    run = Path(out_dir).parent / init_from / "checkpoints"
+    for name in ("best.pt", "last.pt"):
+        if (run / name).exists():
+            return run / name
+    raise FileNotFoundError(
+        f"train.init_from = {init_from!r}: no checkpoint in {run} (train that experiment first)"
+    )
 
 
 def load_checkpoint(path: Path):

@@ -27,6 +27,7 @@ __all__ = [
     "experiment_stores",
     "load_experiment",
     "resolve_experiment",
+    "training_plan",
     "write_run_config",
 ]
 
@@ -96,6 +97,21 @@ class TrainConfig:
     )
     device: Literal["auto", "cpu", "cuda"] = field(
         default="auto", metadata={"help": "auto = CUDA when present"}
+    )
+    categories: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "categories the run trains and validates on, as ids or names (GenRe's generalization "
+            "protocol: [car, chair, airplane]); empty = every category of the stores"
+        },
+    )
+    init_from: str = field(
+        default="",
+        metadata={
+            "help": "weights that start the run (a later stage from an earlier one): a checkpoint file, or "
+            "the name of an experiment trained beside this run (its checkpoints/best.pt, else last.pt); "
+            "empty = fresh weights"
+        },
     )
     deterministic: bool = field(
         default=False,
@@ -195,6 +211,13 @@ def resolve_experiment(
         build_config(m.Config, data.get("model"), where="model"),
         build_config(TrainConfig, data.get("train"), where="train"),
     )
+
+
+def training_plan(experiment: Path | str | Mapping) -> tuple[str, tuple[str, ...]]:
+    """``(train.init_from, train.categories)`` of an experiment: the run it starts from and the
+    categories it trains on (what the workflow needs to order the runs and group the evaluation)."""
+    _, _, tc = resolve_experiment(experiment)
+    return tc.init_from, tuple(tc.categories)
 
 
 def experiment_stores(

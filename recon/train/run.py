@@ -11,7 +11,14 @@ from typing import Any
 from recon.config import ConfigError
 from recon.models.method import Method, config_to_dict
 from recon.seeding import stable_int
-from recon.train.checkpoints import RunState, check_resume, load_checkpoint, resume, seed_all
+from recon.train.checkpoints import (
+    RunState,
+    check_resume,
+    initial_weights,
+    load_checkpoint,
+    resume,
+    seed_all,
+)
 from recon.train.devices import Processes, autocast_for, to_device
 from recon.train.experiment import TrainConfig, write_run_config
 from recon.train.optim import make_optimizer
@@ -55,7 +62,8 @@ def prepare_run(
     method: Method, model_config: Any, tc: TrainConfig, stores: tuple, out_dir: Path, procs: Processes
 ) -> Run:
     """Open the stores (``(train, val)``), build the model and optimizer, resume from ``last.pt``
-    when there is one, and (process 0) write the run's ``config.yaml``.
+    when there is one (else start from ``train.init_from``'s weights when set), and (process 0)
+    write the run's ``config.yaml``.
 
     Initial weights depend on the seed only (not on the rank or a checkpoint); the random streams of
     the run then on the seed and the rank, or on the checkpoint.
@@ -68,8 +76,8 @@ def prepare_run(
     world = procs.world_size
     if tc.batch_size % world:
         raise ConfigError(f"train.batch_size = {tc.batch_size} is not a multiple of the {world} processes")
-    train_ds = open_dataset(stores[0], method, model_config, tc.seed, train=True)
-    val_ds = open_dataset(stores[1], method, model_config, tc.seed, train=False)
+    train_ds = open_dataset(stores[0], method, model_config, tc.seed, train=True, categories=tc.categories)
+    val_ds = open_dataset(stores[1], method, model_config, tc.seed, train=False, categories=tc.categories)
     n_items = len(train_ds)
     if n_items // tc.batch_size < 1:
         raise ValueError(f"the training set has {n_items} items, fewer than one batch of {tc.batch_size}")
@@ -82,6 +90,10 @@ def prepare_run(
     seed_all(stable_int(tc.seed, "train", "init", bits=63))
     net = method.build(model_config).to(procs.device)
     _materialize(net, method, model_config, train_ds, procs.device)
+    if tc.init_from and ckpt is None:
+        path = initial_weights(tc.init_from, out_dir)
+        net.load_state_dict(load_checkpoint(path)["model"])
+        log.info("%s starts from the weights of %s", out_dir, path)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer, scheduler = make_optimizer(params, tc)
     if ckpt is not None:

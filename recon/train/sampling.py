@@ -26,6 +26,7 @@ from recon.train.devices import Processes
 from recon.train.experiment import TrainConfig
 
 __all__ = [
+    "CategorySubset",
     "ListBatchSampler",
     "StepBatchSampler",
     "data_loader",
@@ -121,13 +122,57 @@ def validation_batches(seed: int, n_items: int, batch_size: int, count: int) -> 
     return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
 
 
-def open_dataset(source, method: Method, config: Any, seed: int, train: bool):
-    """A packed store path as the method's dataset over it (:meth:`Method.dataset`); a dataset as is."""
+def open_dataset(source, method: Method, config: Any, seed: int, train: bool, categories: Sequence[str] = ()):
+    """A packed store path as the method's dataset over it (:meth:`Method.dataset`); a dataset as is.
+
+    With ``categories`` (ids or names, ``train.categories``), only the items of shapes in those
+    categories (:class:`CategorySubset`).
+    """
     if source is None:
         return None
     if isinstance(source, (str, os.PathLike)):
-        return method.dataset(source, config, seed, train=train)
-    return source
+        source = method.dataset(source, config, seed, train=train)
+    return CategorySubset(source, categories) if categories else source
+
+
+class CategorySubset:
+    """The items of a dataset whose shapes belong to some categories (``train.categories``).
+
+    The dataset says which shape each item shows through ``item_shapes()``, (n_items,) int64 shape
+    indices of its packed store, and which store through ``store``; the categories are matched by id
+    or by name (:func:`recon.io.packed.shapes_in_categories`). Item ``i`` of the subset is item
+    ``indices[i]`` of the dataset, in the dataset's order.
+
+    Raises:
+        ValueError: the dataset cannot say its items' shapes, or a category is not in the store.
+    """
+
+    def __init__(self, dataset, categories: Sequence[str]):
+        from recon.io.packed import shapes_in_categories
+
+        if not hasattr(dataset, "item_shapes"):
+            raise ValueError(
+                f"{type(dataset).__name__} has no item_shapes(): train.categories cannot filter it"
+            )
+        shapes = np.asarray(dataset.item_shapes(), dtype=np.int64)
+        self.dataset = dataset
+        self.store = dataset.store
+        self.indices = np.flatnonzero(shapes_in_categories(dataset.store, categories)[shapes])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[int(self.indices[index])]
+
+    def item_shapes(self) -> np.ndarray:
+        """Shape index of every item, (n_items,) int64."""
+        return np.asarray(self.dataset.item_shapes(), dtype=np.int64)[self.indices]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Passed on to the dataset (new point subsets per epoch)."""
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
 
 
 def data_loader(dataset, batch_sampler, workers: int, device, generator_seed: int):

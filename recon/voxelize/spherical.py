@@ -23,8 +23,12 @@ refinement network) and casts from the unit sphere around it. recon casts from t
 of its world frame, in which every normalized shape lies (``docs/data_format.md`` §1.1): with
 ``unit_sphere`` normalization the surface touches the sphere, so values reach down to 0. GenRe's
 maps are viewer-centred (``depth_to_mesh_df`` back-projects the depth with the camera on the -x
-axis, looking at the centre); recon's are all in the world frame, the poles of the grid on world
-+-z, and a view enters only through its camera ``K, [R|t]``.
+axis, looking at the centre). recon's ``spherical/full`` and ``spherical/partial`` are in the world
+frame, the poles of the grid on world +-z, and a view enters only through its camera ``K, [R|t]``;
+its viewer-centred maps (``spherical/view_full``, ``spherical/view_partial``) use the same grid in
+each view's frame (``recon.geometry.view_frame``: camera on the -x axis, image up +z, shape inside
+radius 0.5), the mesh mapped into that frame first (``spherical_map(vertices @ M.T, faces)``,
+``partial_spherical_map(..., transform=M)``).
 
 **Partial maps.** GenRe's ``render_spherical`` turns a predicted depth image into a mesh through
 a truncated distance field: it resizes the depth to 480 px, back-projects it into a point cloud,
@@ -172,13 +176,15 @@ def depth_mesh(depth, mask, k, rt, max_slope_deg: float = 85.0) -> tuple[np.ndar
 
 
 def partial_spherical_map(
-    depth, mask, k, rt, resolution: int = 128, max_slope_deg: float = 85.0
+    depth, mask, k, rt, resolution: int = 128, max_slope_deg: float = 85.0, transform=None
 ) -> np.ndarray:
     """Spherical map of the surface seen in one view: :func:`spherical_map` of :func:`depth_mesh`.
 
     This is GenRe's single-view (partial) spherical map, ``util_sph.render_spherical``, computed
     from the depth mesh directly rather than through GenRe's TDF and marching cubes (module
-    docstring). Cells whose ray meets no seen surface before the centre hold 1.
+    docstring). Cells whose ray meets no seen surface before the centre hold 1. With ``transform``
+    the depth mesh's world vertices ``x`` become ``transform @ x`` before the cast: the view
+    frame's map with ``recon.geometry.view_frame.world_to_view`` of the view.
 
     Args:
         depth: (H, W) float depth image (camera z, world units).
@@ -187,11 +193,14 @@ def partial_spherical_map(
         rt: (3, 4) world-to-camera ``[R|t]``.
         resolution: R, the map's side.
         max_slope_deg: slope rule of :func:`depth_mesh`.
+        transform: optional (3, 3) float linear map of world points into the frame of the map.
 
     Returns:
         (R, R) float32 map with values in [0, 1].
     """
     vertices, faces = depth_mesh(depth, mask, k, rt, max_slope_deg=max_slope_deg)
+    if transform is not None:
+        vertices = vertices @ np.asarray(transform, dtype=np.float64).T
     return spherical_map(vertices, faces, resolution)
 
 

@@ -2,7 +2,8 @@
 
 Reads the shape's ingest store (the normalized mesh), its SDF store (the grid, for the sign and
 the octree's leaf features) and its render store (depth and cameras, for the per-view partial
-spherical maps and view-aligned voxels), and writes
+spherical maps and, with ``voxelize.view_aligned.enabled``, the viewer-centred voxels and maps in
+each view's frame, ``recon.geometry.view_frame``), and writes
 ``results/voxelize/shapes/<category>/<shape_id>.zarr`` plus a ``.binvox`` file (layout:
 ``docs/data_format.md`` §5.4). Nothing here is random.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from recon.geometry.grid import GridSpec
 from recon.geometry.normalize import HALF_EXTENT
+from recon.geometry.view_frame import CAMERA_TO_VIEW, VIEW_HALF_EXTENT, view_scale, world_to_view
 from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels, view_aligned_voxels
 from recon.io.store import open_store, provenance, write_array, write_store
 from recon.voxelize.binvox import write_binvox
@@ -143,11 +145,29 @@ def voxelize_shape(
             ]
         )
     va = cfg["view_aligned"]
-    aligned = None
+    viewer = None
     if views is not None and va["enabled"]:
-        aligned = view_aligned_voxels(
-            vertices, faces, views["Rt"][:, :, :3], VoxelSpec(int(va["resolution"]), h), grid, gspec
-        )
+        scale = view_scale(config["ingest"]["normalization"])
+        maps = world_to_view(views["Rt"], scale)
+        r = int(s["resolution"])
+        viewer = {
+            "views/voxels": view_aligned_voxels(vertices, faces, maps, int(va["resolution"]), grid, gspec),
+            "spherical/view_full": np.stack([spherical_map(vertices @ m.T, faces, r) for m in maps]),
+            "spherical/view_partial": np.stack(
+                [
+                    partial_spherical_map(
+                        np.asarray(views["depth"][v]),
+                        np.asarray(views["mask"][v]),
+                        views["K"][v],
+                        views["Rt"][v],
+                        r,
+                        float(s["max_slope_deg"]),
+                        transform=m,
+                    )
+                    for v, m in enumerate(maps)
+                ]
+            ),
+        }
 
     counts = node_counts(octree)
     summary = {
@@ -179,6 +199,13 @@ def voxelize_shape(
             attrs["provenance"]["source_sha256"],
         ),
     }
+    if viewer is not None:
+        store_attrs["view_frame"] = {
+            "scale": scale,
+            "camera_to_view": CAMERA_TO_VIEW.tolist(),
+            "half_extent": VIEW_HALF_EXTENT,
+            "map": "x_view = scale * camera_to_view @ R_v @ x_world, R_v = cameras/Rt[v, :, :3]",
+        }
     with write_store(out_store, store_attrs) as root:
         for n in resolutions:
             for name, data in (("solid", solid[n]), ("surface", surface[n])):
@@ -194,8 +221,11 @@ def voxelize_shape(
         write_array(root, "spherical/full", full_map, ("polar", "azimuth"))
         if partial is not None:
             write_array(root, "spherical/partial", partial, ("view", "polar", "azimuth"))
-        if aligned is not None:
-            write_array(root, "views/voxels", aligned, ("view", "x_cam", "y_cam", "z_cam"))
+        if viewer is not None:  # each array carries the frame too, so that the packed arrays keep it
+            dims = {"views/voxels": ("view", "x_view", "y_view", "z_view")}
+            for name, data in viewer.items():
+                dim = dims.get(name, ("view", "polar", "azimuth"))
+                write_array(root, name, data, dim, attributes={"view_frame": store_attrs["view_frame"]})
     write_binvox(binvox_path, solid[int(cfg["binvox"])] | surface[int(cfg["binvox"])], h)
     log.info(
         "%s/%s: filled voxels %s, octree nodes per level %s, %d empty leaves at depth %d",

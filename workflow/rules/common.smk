@@ -301,6 +301,48 @@ def prediction_plan(name):
     return read_once(path, plan, str)
 
 
+def training_plan(name):
+    """(train.init_from, train.categories) of experiment {name}, read once per version of its file."""
+    from recon.train.experiment import training_plan as plan
+
+    path = experiment_file(name)
+    if not os.path.exists(path):
+        return "", ()
+    return read_once(path, plan, str)
+
+
+def get_init_checkpoint(wildcards):
+    """The checkpoint experiment {experiment} starts from (train.init_from): a file, or the last.pt
+    of the experiment it names, trained first."""
+    init = training_plan(wildcards.experiment)[0]
+    if not init:
+        return []
+    return (
+        [init]
+        if init.endswith(".pt")
+        else [f"results/train/{init}/checkpoints/last.pt"]
+    )
+
+
+def seen_categories(method):
+    """The categories method {method} (<experiment>[@<variant>]) trained on, over its train.init_from
+    chain; [] for a baseline or a run that trained on every category (no seen/unseen rows).
+    """
+    from recon.train.predict import split_name
+
+    name, seen, chain = split_name(method)[0], set(), set()
+    if name not in config["train"]["experiments"]:
+        return []
+    while name and not name.endswith(".pt") and name not in chain:
+        chain.add(name)
+        init, categories = training_plan(name)
+        if not categories:
+            return []
+        seen |= set(categories)
+        name = init
+    return sorted(seen)
+
+
 def predicted_names():
     """Every trained experiment, each followed by its prediction variants (<experiment>@<variant>)."""
     names = []

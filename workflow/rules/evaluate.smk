@@ -40,7 +40,7 @@ rule evaluate_method:
     benchmark:
         "benchmarks/evaluate/{split}/{method}/{protocol}.tsv"
     wildcard_constraints:
-        protocol="disn|onet|convonet|pix3d|r2n2",
+        protocol="disn|onet|convonet|pix3d|r2n2|genre",
         split="train|val|test",
     conda:
         "../../envs/geometry.yaml"
@@ -50,6 +50,7 @@ rule evaluate_method:
         runtime=lambda wc, attempt: 120 * attempt,
     params:
         config=declared("seed"),
+        seen=lambda wc: seen_categories(wc.method),
     script:
         "../scripts/evaluate_method.py"
 
@@ -72,7 +73,7 @@ rule evaluate_table:
     log:
         "logs/evaluate/{split}/{protocol}.log",
     wildcard_constraints:
-        protocol="disn|onet|convonet|pix3d|r2n2",
+        protocol="disn|onet|convonet|pix3d|r2n2|genre",
         split="train|val|test",
     localrule: True
     conda:

@@ -8,6 +8,7 @@ rule train_model:
     """Train experiment {experiment} on the packed train split (validation on val); resumable."""
     input:
         experiment=lambda wc: experiment_file(wc.experiment),
+        init=get_init_checkpoint,
         train="results/pack/train.zarr",
         val="results/pack/val.zarr",
     output:

@@ -14,4 +14,5 @@ evaluate_predictions(
     snakemake.output.per_item,
     snakemake.output.summary,
     rule_config(snakemake)["seed"],
+    seen_categories=list(snakemake.params.seen) or None,  # [] = trained on every category
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from recon.models.r2n2.augment import draw_augmentation
@@ -86,6 +87,15 @@ class MultiViewDataset:
 
     def __len__(self) -> int:
         return self.views.shapes.n_shapes * self.views.total
+
+    @property
+    def store(self):
+        """The packed store the items come from."""
+        return self.views.shapes.store
+
+    def item_shapes(self) -> np.ndarray:
+        """Shape index (in the store) of every item, (n_items,) int64."""
+        return np.arange(len(self), dtype=np.int64) // self.views.total
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

@@ -15,8 +15,10 @@ from scipy.spatial import cKDTree
 from recon.evaluate.protocols import (
     CONVONET_THRESHOLDS,
     DISN_THRESHOLDS,
+    GENRE_THRESHOLDS,
     PIX3D_IOU_THRESHOLDS,
     disn_voxel_iou,
+    genre_surface_voxels,
     get_protocol,
     pix3d_resample,
     pix3d_surface_points,
@@ -542,3 +544,115 @@ def test_disn_skips_empty_predictions_in_its_iou_only():
         row.update({f"{k}@{t:g}": 0.5 for k in ("precision", "recall") for t in DISN_THRESHOLDS})
     table = {r["category"]: r for r in protocol.summarize(rows)}
     assert table["a"]["iou"] == pytest.approx(0.7) and table["a"]["empty"] == 1 and table["all"]["empty"] == 1
+
+
+def _genre_score(pred_points, gt_points):
+    """GenRe's ``nndistance_score`` (toolbox/nndistance/functions/nnd.py:83-85), with cKDTree distances."""
+    d1, _ = cKDTree(gt_points).query(pred_points)
+    d2, _ = cKDTree(pred_points).query(gt_points)
+    return np.sqrt(d1**2 + 1e-10).mean() + np.sqrt(d2**2 + 1e-10).mean()
+
+
+def _genre_shell(voxels):
+    """genre_full_model.py:93, as written there (the voxels as 0/1 floats)."""
+    from scipy.ndimage import binary_erosion
+
+    val = np.asarray(voxels, float)
+    return np.clip(val - binary_erosion(val, structure=np.ones((3, 3, 3)), iterations=2).astype(float), 0, 1)
+
+
+def test_genre_ground_truth_is_the_two_voxel_shell_genre_trains_on():
+    grid = np.zeros((12, 12, 12), bool)
+    grid[1:11, 1:11, 1:11] = True  # a 10-voxel cube: its shell is two voxels thick, a 6³ core is removed
+    shell = genre_surface_voxels(grid)
+    assert shell.sum() == 10**3 - 6**3
+    np.testing.assert_array_equal(shell, _genre_shell(grid) > 0)
+    assert not shell[3:9, 3:9, 3:9].any() and shell[2, 5, 5] and shell[1, 5, 5]
+
+
+@pytest.fixture(scope="module")
+def genre_gt(shapes):
+    """The shared ground truth with a 64³ grid only (the protocol takes the finest grid it has)."""
+    gt_mesh, _, gt, _ = shapes
+    return GroundTruth(**{**gt.__dict__, "voxels": {64: _filled(gt_mesh, 64)}})
+
+
+def test_genre_matches_nndistance_score_on_pix3d_surface_points(genre_gt):
+    from scipy.ndimage import gaussian_filter
+
+    gt = genre_gt
+    # Probabilities: the filled grid blurred, so every threshold cuts a different iso-surface.
+    probabilities = gaussian_filter(gt.voxels[64].astype(float), 1.0)
+    pred = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int), {64: probabilities})
+    got = get_protocol("genre").evaluate(pred, gt, np.random.default_rng(6))
+    rng = np.random.default_rng(6)
+    g = _pix3d_normalize(_pix3d_get_surface_points(_genre_shell(gt.voxels[64]), 0.5, 1024, rng))
+    values = []
+    for t in GENRE_THRESHOLDS:
+        p = _pix3d_normalize(_pix3d_get_surface_points(probabilities, t, 1024, rng))
+        values.append(_genre_score(p, g))
+        assert got[f"chamfer@{t:g}"] == pytest.approx(values[-1], rel=1e-6)
+    assert GENRE_THRESHOLDS == (0.3, 0.35, 0.4, 0.45, 0.5) and len(set(values)) == 5
+
+
+def test_genre_is_scale_invariant_and_takes_a_mesh_as_one_cloud_for_every_threshold():
+    ball = trimesh.creation.icosphere(3, radius=0.8)
+    gt = GroundTruth(ball.vertices, ball.faces, None, None, None, None, {64: _filled(ball, 64)}, 1.0)
+    protocol = get_protocol("genre")
+    same = protocol.evaluate(Prediction(ball.vertices, ball.faces), gt, np.random.default_rng(2))
+    half = protocol.evaluate(Prediction(ball.vertices * 0.5, ball.faces), gt, np.random.default_rng(2))
+    # Each cloud is normalized by its own box: a sphere and a scaled sphere score the same, exactly.
+    assert len(set(same.values())) == 1 and half == pytest.approx(same, rel=1e-9)
+    # The ground truth is two spheres: the shell's outer one (radius 0.5 in the unit box) and its inner
+    # one, 2 (along an axis) to 2√3 (along a diagonal) voxels of 1.6 / 64 / 1.6 deeper.
+    rng = np.random.default_rng(2)
+    g = _pix3d_normalize(_pix3d_get_surface_points(_genre_shell(gt.voxels[64]), 0.5, 1024, rng))
+    r = np.linalg.norm(g, axis=1)
+    inner = r < 0.5 - 1 / 64
+    voxel = 1 / 64 / 1.6 * 2  # an edge of the 64³ grid over [-1, 1], in the unit box (ball diameter 1.6)
+    assert 0.35 < inner.mean() < 0.5  # about as many triangles inside as outside (area ratio ~ 0.85)
+    assert 2 * voxel < 0.5 - np.median(r[inner]) < 2 * np.sqrt(3) * voxel
+    # CD of uniform samples at density rho (points per unit area; the unit box's sphere has area π):
+    # the nearest of them is ~ 1 / (2 √rho) away along the surface (E d² = 1 / (π rho)), and the inner
+    # sphere's points are ~ √(depth² + 1 / (π rho)) from the outer one's.
+    depth, share = 0.5 - r[inner].mean(), inner.mean()
+    rho_gt, rho_pred = 1024 * (1 - share) / np.pi, 1024 / np.pi
+    expected = 1 / (2 * np.sqrt(rho_gt)) + (1 - share) / (2 * np.sqrt(rho_pred))
+    expected += share * np.sqrt(depth**2 + 1 / (np.pi * rho_pred))
+    assert same["chamfer@0.3"] == pytest.approx(expected, rel=0.08)
+
+
+def test_genre_scores_an_empty_prediction_as_a_cloud_of_zeros_at_each_threshold(genre_gt):
+    gt = genre_gt
+    protocol = get_protocol("genre")
+    empty = protocol.evaluate(
+        Prediction(np.zeros((0, 3)), np.zeros((0, 3), int)), gt, np.random.default_rng(4)
+    )
+    rng = np.random.default_rng(4)
+    g = _pix3d_normalize(_pix3d_get_surface_points(_genre_shell(gt.voxels[64]), 0.5, 1024, rng))
+    r = np.linalg.norm(g, axis=1)  # load_pts_from_list's dummy cloud: each zero's nearest is the closest
+    assert all(v == pytest.approx(r.min() + r.mean(), rel=1e-6) for v in empty.values())
+    # Probabilities of 0.42 everywhere inside: an iso-surface at 0.3 ... 0.4, nothing at 0.45 and 0.5.
+    faint = Prediction(np.zeros((0, 3)), np.zeros((0, 3), int), {64: gt.voxels[64] * 0.42})
+    got = protocol.evaluate(faint, gt, np.random.default_rng(4))
+    assert got["chamfer@0.45"] == got["chamfer@0.5"] == pytest.approx(r.min() + r.mean(), rel=1e-6)
+    assert got["chamfer@0.3"] < 0.2 * got["chamfer@0.5"]
+
+
+def test_genre_picks_the_best_threshold_per_category():
+    protocol = get_protocol("genre")
+    names = [f"chamfer@{t:g}" for t in GENRE_THRESHOLDS]
+    rows = []
+    for k, (cat, best) in enumerate((("a", 1), ("a", 1), ("b", 4))):
+        row = {"category": cat, "shape_id": str(k), "view": -1, "empty": False}
+        row.update({n: 0.2 for n in names})
+        row[names[best]] = 0.1 + 0.01 * k
+        rows.append(row)
+    rows.append(rows[0] | {"view": 1, names[1]: 0.13})  # views are averaged per object first
+    table = {r["category"]: r for r in protocol.summarize(rows)}
+    assert table["a"]["chamfer_threshold"] == 0.35 and table["b"]["chamfer_threshold"] == 0.5
+    assert table["a"]["chamfer"] == pytest.approx((0.115 + 0.11) / 2)
+    assert table["b"]["chamfer"] == pytest.approx(0.12)
+    assert table["all"]["chamfer"] == pytest.approx((0.1125 + 0.12) / 2)  # mean of the categories
+    assert np.isnan(table["all"]["chamfer_threshold"]) and table["all"]["items"] == 4
+    assert not any(n in row for row in table.values() for n in names)

@@ -113,6 +113,32 @@ def test_item_tables_name_their_protocol_and_evaluation_is_reproducible(run, tmp
     assert again[-1]["category"] == "all"
 
 
+def test_a_method_trained_on_some_categories_gets_seen_and_unseen_rows(run, tmp_path):
+    results = run / "results"
+    args = (results / "predict" / "retrieval_image" / "test.zarr", results / "pack" / "test.zarr", "pix3d")
+    with pytest.raises(ValueError, match="no categories"):
+        evaluate_predictions(
+            *args, tmp_path / "x.tsv", tmp_path / "y.tsv", seed=0, seen_categories=["chairs"]
+        )
+    summary = evaluate_predictions(
+        *args, tmp_path / "items.tsv", tmp_path / "summary.tsv", seed=0, seen_categories=["balls"]
+    )
+    assert (tmp_path / "items.tsv").read_bytes() == (
+        results / "evaluate" / "test" / "retrieval_image" / "pix3d.tsv"
+    ).read_bytes()
+    rows = read_tsv(tmp_path / "summary.tsv")
+    assert [r["category"] for r in rows] == ["balls", "things", "seen", "unseen", "all"]
+    assert rows[:2] + rows[-1:] == read_tsv(
+        results / "evaluate" / "test" / "retrieval_image" / "pix3d_summary.tsv"
+    )
+    # One category per group: a group's row (pix3d: the mean over its objects) is that category's.
+    by = {r["category"]: r for r in summary}
+    for group, category in (("seen", "balls"), ("unseen", "things")):
+        assert by[group]["chamfer"] == pytest.approx(by[category]["chamfer"])
+        assert by[group]["emd"] == pytest.approx(by[category]["emd"])
+        assert (by[group]["objects"], by[group]["items"]) == (1, 2)
+
+
 def test_tables_count_empty_predictions(run):
     for protocol in PROTOCOLS:
         for row in _table(run, protocol).values():

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from scipy.spatial.transform import Rotation
 
+from recon.geometry.cameras import camera_center, look_at
 from recon.geometry.grid import GridSpec
+from recon.geometry.view_frame import view_scale, world_to_view
 from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels, view_aligned_voxels
 from recon.sdf.grid import sdf_grid
 from recon.voxelize.binvox import read_binvox, write_binvox
@@ -108,20 +111,50 @@ def test_agrees_with_trimesh_voxelizer():
     assert iou >= 0.95, iou
 
 
-def test_view_aligned_voxels_rotate_the_grid():
-    """A box rotated 90 degrees about z in the camera: the voxels are the canonical ones, permuted."""
-    spec = VoxelSpec(24, 1.0)
-    c = spec.centres_1d
-    vertices, faces = _box(
-        [c[3] - 0.01, c[6] - 0.01, c[8] - 0.01], [c[10] + 0.01, c[20] + 0.01, c[15] + 0.01]
-    )
-    canonical = solid_voxels(vertices, faces, spec)
-    # x_cam = R x_world with R a quarter turn about z: (x, y, z) -> (-y, x, z).
-    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    views = view_aligned_voxels(vertices, faces, np.stack([np.eye(3), rot]), spec)
-    np.testing.assert_array_equal(views[0], canonical)
-    # Camera voxel (i, j, k) holds world voxel (j, n-1-i, k).
-    np.testing.assert_array_equal(views[1], canonical.transpose(1, 0, 2)[::-1])
+def test_view_aligned_voxels_of_a_known_camera():
+    """Camera on world +x looking at the origin, image up world +y (``look_at``): the view frame's
+    axes are (-x, +z, +y) of the world, scaled by s = 0.5 (unit_sphere). An off-centre box with
+    x in [-0.2, 0.4] (toward the camera), y in [0.3, 0.7] (up), z in [-0.6, -0.2] (image right) lies
+    at x_view in [-0.2, 0.1], y_view in [-0.3, -0.1], z_view in [0.15, 0.35]: solid voxels are
+    exactly the centres inside that box."""
+    vertices, faces = _box([-0.2, 0.3, -0.6], [0.4, 0.7, -0.2])
+    r, t = look_at(camera_center(0.0, 0.0, 2.5))
+    m = world_to_view(np.concatenate([r, t[:, None]], axis=1), view_scale("unit_sphere"))
+    n = 20
+    views = view_aligned_voxels(vertices, faces, m[None], n)
+    assert views.shape == (1, n, n, n) and views.dtype == bool
+    c = VoxelSpec(n, 0.5).centres_1d  # -0.475 + 0.05 i: no centre on a face of the box
+    along = [(c > lo) & (c < hi) for lo, hi in ((-0.2, 0.1), (-0.3, -0.1), (0.15, 0.35))]
+    expected = along[0][:, None, None] & along[1][None, :, None] & along[2][None, None, :]
+    assert expected.sum() == 6 * 4 * 4
+    np.testing.assert_array_equal(views[0], expected)
+
+
+def test_view_aligned_voxels_of_turned_boxes_are_analytic():
+    """Random cameras, unit_cube scale, with and without the SDF grid: voxel [v, i, j, k] is solid
+    iff the world point M_v^-1 c_ijk lies in the box (centres within 1e-9 of a face left out)."""
+    lo, hi = np.array([-0.45, -0.1, -0.3]), np.array([0.2, 0.35, 0.05])
+    vertices, faces = _box(lo, hi)
+    rotations = Rotation.random(3, random_state=0).as_matrix()
+    rt = np.concatenate([rotations, np.zeros((3, 3, 1))], axis=2)
+    scale = view_scale("unit_cube")
+    m = world_to_view(rt, scale)
+    n = 24
+    gspec = GridSpec(48, -0.6, 0.6)
+    grid = sdf_grid(vertices, faces, gspec)
+    centres = VoxelSpec(n, 0.5).centres()
+    for kwargs in ({}, {"grid": grid, "grid_spec": gspec}):
+        views = view_aligned_voxels(vertices, faces, m, n, **kwargs)
+        for v in range(3):
+            # M^-1 c = R^T P^T c / s, with P^T c = (-c_y, -c_z, c_x) (camera axes of a view point).
+            camera = np.stack([-centres[:, 1], -centres[:, 2], centres[:, 0]], axis=1)
+            world = camera @ rotations[v] / scale
+            inside = np.all((world > lo) & (world < hi), axis=1)
+            margin = np.min(np.abs(np.concatenate([world - lo, world - hi], axis=1)), axis=1)
+            sure = margin > 1e-9
+            # About the box's volume in voxels: 0.65 * 0.45 * 0.35 * (s n)^3 = 273.
+            assert 250 < inside.sum() < 300 and sure.mean() > 0.999
+            np.testing.assert_array_equal(views[v].reshape(-1)[sure], inside[sure])
 
 
 def test_binvox_round_trip_and_trimesh_reads_it(tmp_path):

@@ -11,7 +11,8 @@ from tests.pipeline import make_workdir, run_snakemake
 CONFIG = {
     "render": {"views": 4, "resolution": 64, "batch_size": 8, "samples": 4},
     "sdf": SMALL_SDF,
-    "voxelize": SMALL_VOXELIZE,
+    # GenRe's viewer-centred data at the small GenRe config's sizes (maps 32, volumes 32).
+    "voxelize": {**SMALL_VOXELIZE, "view_aligned": {"enabled": True, "resolution": 32}},
     "pack": {"shard_shapes": 4, "point_chunk": 512},
 }
 # Three different train shapes per category, so that the category mean is a poor guess for each.

@@ -20,11 +20,17 @@ from tests.pipeline import make_workdir, run_snakemake
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.workflow
 
+#: Largest amount a view's partial spherical map may read below its full map on a convex shape:
+#: float32 map values (2^-25 each) and Cycles' single-precision hit points (~1e-7 relative at camera
+#: distances of a few world units, halved by the frame's scale), with 20x headroom (the demo shapes
+#: reach 2e-7).
+PARTIAL_TOL = 1e-5
+
 CONFIG = {
     "splits": {"ratios": {"train": 1.0, "val": 0.0, "test": 0.0}},
     "render": {"views": 3, "resolution": 40, "batch_size": 8, "samples": 4},
     "sdf": SMALL_SDF,
-    "voxelize": SMALL_VOXELIZE,
+    "voxelize": {**SMALL_VOXELIZE, "view_aligned": {"enabled": True, "resolution": 16}},
     "pack": {"shard_shapes": 2, "point_chunk": 500},
 }
 
@@ -121,13 +127,65 @@ def test_packed_arrays_equal_the_per_shape_stores(run):
         assert {p.tobytes() for p in root["occupancy/points"][i][root["occupancy/occupied"][i]]} == inside
         for n in config["voxelize"]["resolutions"]:
             np.testing.assert_array_equal(root[f"voxels/{n}/solid"][i], vox[f"voxels/{n}/solid"][...])
-        np.testing.assert_array_equal(root["spherical/partial"][i], vox["spherical/partial"][...])
+        for name in ("spherical/partial", "spherical/view_full", "spherical/view_partial", "views/voxels"):
+            np.testing.assert_array_equal(root[name][i], vox[name][...], err_msg=name)
         for level in range(config["voxelize"]["octree"]["depth"] + 1):
             name = f"octree/level_{level}/keys"
             lo, hi = root[f"{name}_offsets"][i : i + 2]
             np.testing.assert_array_equal(root[name][lo:hi], vox[name][...])
         lo, hi = root["mesh/faces_offsets"][i : i + 2]
         np.testing.assert_array_equal(root["mesh/faces"][lo:hi], sdf["mesh/faces"][...])
+
+
+def test_viewer_centred_data_in_the_view_frame(run):
+    """``voxelize.view_aligned.enabled``: per view, voxels and spherical maps in the view frame
+    (s = 0.5 under unit_sphere), packed with the frame on each array."""
+    from recon.geometry.view_frame import CAMERA_TO_VIEW, world_to_view
+    from recon.geometry.voxels import VoxelSpec, view_aligned_voxels
+    from recon.voxelize.spherical import partial_spherical_map, sphere_grid, spherical_map
+
+    root = zarr.open_group(str(run / "results" / "pack" / "train.zarr"), mode="r")
+    frame = {"scale": 0.5, "camera_to_view": CAMERA_TO_VIEW.tolist(), "half_extent": 0.5}
+    for name in ("views/voxels", "spherical/view_full", "spherical/view_partial"):
+        assert {k: v for k, v in root[name].attrs["view_frame"].items() if k != "map"} == frame
+    u = sphere_grid(32)[0]
+    for i, (category, shape_id) in enumerate(_shapes(run)):
+        render, _, vox = _stores(run, category, shape_id)
+        assert {k: v for k, v in dict(vox.attrs)["view_frame"].items() if k != "map"} == frame
+        ingest = open_store(run / "results" / "ingest" / "shapes" / category / f"{shape_id}.zarr")
+        vertices = ingest["mesh/vertices"][...].astype(np.float64)
+        faces = ingest["mesh/faces"][...].astype(np.int64)
+        rt = render["cameras/Rt"][...]
+        m = world_to_view(rt, 0.5)
+        full, partial = root["spherical/view_full"][i], root["spherical/view_partial"][i]
+        voxels = root["views/voxels"][i]
+        assert voxels.shape == (3, 16, 16, 16) and full.shape == partial.shape == (3, 32, 32)
+        # Winding numbers everywhere give the same voxels as the stage's SDF-grid shortcut.
+        np.testing.assert_array_equal(voxels, view_aligned_voxels(vertices, faces, m, 16))
+        for v in range(3):
+            np.testing.assert_array_equal(full[v], spherical_map(vertices @ m[v].T, faces, 32))
+            depth, mask, k = render["views/depth"][v], render["views/mask"][v], render["cameras/K"][v]
+            np.testing.assert_array_equal(
+                partial[v], partial_spherical_map(depth, mask, k, rt[v], 32, transform=m[v])
+            )
+            seen = partial[v] < 1.0
+            # The camera sits on the frame's -x axis, so the seen surface faces -x; a sphere's seen
+            # cap is centred on it.
+            mean = np.mean(u[seen], axis=0)
+            assert seen.sum() > 50 and mean[0] < -0.25, (shape_id, v, mean)
+            if shape_id == "ico":
+                assert mean[0] < -0.6 and np.all(np.abs(mean[1:]) < 0.02), (v, mean)
+            if shape_id == "ring":
+                continue
+            # Convex shapes: the depth mesh's vertices lie on the surface and its triangles inside
+            # the shape, so a ray meets them no earlier than the surface (below).
+            assert np.all(partial[v][seen] >= full[v][seen] - PARTIAL_TOL), (shape_id, v)
+        if shape_id == "ico":  # a sphere of radius 1 in the world: radius 0.5 in the view frame
+            edge = np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1).max()
+            deficit = 0.5 * (1.0 - np.sqrt(1.0 - edge**2 / 3.0))  # facets inside the sphere (view units)
+            assert full.min() >= 0.5 - 1e-6 and full.max() <= 0.5 + deficit + 1e-6
+            radius = np.linalg.norm(VoxelSpec(16, 0.5).centres(), axis=1).reshape(16, 16, 16)
+            assert np.all(voxels[:, radius < 0.5 - deficit]) and not np.any(voxels[:, radius > 0.5])
 
 
 def test_direct_chunk_reads_equal_zarr(run):
@@ -161,6 +219,7 @@ def test_loader_reads_every_item_without_the_per_shape_stores(run, tmp_path):
     shutil.move(run / "results", hidden)  # no per-shape store is reachable any more
     try:
         targets = ("image", "camera", "depth", "sdf", "occupancy", "surface", "voxels", "spherical", "octree")
+        targets += ("view_voxels", "view_spherical", "view_frame")
         data = PackedDataset(moved, targets, n_points=300, voxel_resolution=32, seed=0)
         assert len(data) == 12
         loader = torch.utils.data.DataLoader(data, batch_size=5, num_workers=2, collate_fn=collate)
@@ -170,6 +229,10 @@ def test_loader_reads_every_item_without_the_per_shape_stores(run, tmp_path):
         assert batch["image"].shape == (5, 40, 40, 4) and batch["image"].dtype == torch.uint8
         assert batch["sdf_points"].shape == (5, 300, 3) and batch["occ"].dtype == torch.bool
         assert batch["voxels"].shape == (5, 32, 32, 32) and len(batch["octree"]) == 5
+        assert batch["view_voxels"].shape == (5, 16, 16, 16) and batch["view_voxels"].dtype == torch.bool
+        assert batch["view_spherical"].shape == batch["view_spherical_partial"].shape == (5, 32, 32)
+        assert batch["view_spherical"].dtype == batch["view_spherical_partial"].dtype == torch.float32
+        assert batch["view_scale"].dtype == torch.float32 and batch["view_scale"].tolist() == [0.5] * 5
         image = to_float_image(batch["image"])
         assert image.shape == (5, 3, 40, 40) and float(image.min()) >= 0 and float(image.max()) <= 1
         for b in batches:
@@ -184,6 +247,12 @@ def test_loader_reads_every_item_without_the_per_shape_stores(run, tmp_path):
                     b["voxels"][j].numpy(),
                     reference["voxels/32/solid"][shape] | reference["voxels/32/surface"][shape],
                 )
+                for key, name in (
+                    ("view_voxels", "views/voxels"),
+                    ("view_spherical", "spherical/view_full"),
+                    ("view_spherical_partial", "spherical/view_partial"),
+                ):
+                    np.testing.assert_array_equal(b[key][j].numpy(), reference[name][shape, view])
                 # The subset is a window of the packed points, with their own values.
                 all_points = reference["sdf/gaussian/points"][shape]
                 start = np.flatnonzero(np.all(all_points == b["sdf_points"][j].numpy()[0], axis=1))[0]

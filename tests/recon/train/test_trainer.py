@@ -306,6 +306,80 @@ def test_store_paths_open_packed_datasets_with_the_method_targets(tmp_path, monk
     assert hooks == [("pack/train.zarr", 7, True), ("pack/val.zarr", 7, False)]
 
 
+class ShapeToyData(ToyData):
+    """ToyData whose items show shapes of a store: item i is shape i // 2 (what CategorySubset reads)."""
+
+    def __init__(self, n: int, store):
+        super().__init__(n)
+        self.store = store
+
+    def item_shapes(self):
+        return np.arange(len(self)) // 2
+
+
+def _category_store(path, categories):
+    """A store with a packed split's category index: one entry per shape."""
+    from recon.io.store import write_store
+
+    names = {"03001627": "chair", "02691156": "airplane", "04379243": "table"}
+    attrs = {"pack": {"categories": [{"category": c, "category_name": names[c]} for c in names]}}
+    with write_store(path, attrs) as root:
+        array = root.create_array("index/category", shape=(len(categories),), dtype=str)
+        array[...] = np.asarray(categories, dtype=object)
+    return path
+
+
+def test_train_categories_keep_only_their_shapes(tmp_path):
+    """train.categories (ids or names) keeps the items of those categories' shapes, in order."""
+    from recon.train.sampling import CategorySubset
+
+    store = _category_store(tmp_path / "split.zarr", ["03001627", "02691156", "04379243", "03001627"])
+    data = ShapeToyData(8, store)
+    subset = CategorySubset(data, ["chair", "04379243"])
+    assert subset.indices.tolist() == [0, 1, 4, 5, 6, 7]
+    assert [subset[i]["index"] for i in range(len(subset))] == [0, 1, 4, 5, 6, 7]
+    assert subset.item_shapes().tolist() == [0, 0, 2, 2, 3, 3]
+    subset.set_epoch(3)
+    assert data.epoch == 3
+    with pytest.raises(ValueError, match="no categories \\['car'\\]"):
+        CategorySubset(data, ["car"])
+    with pytest.raises(ValueError, match="item_shapes"):
+        CategorySubset(ToyData(4), ["chair"])
+    # The trainer trains on the subset only.
+    experiment = {"method": "toy", "train": _tc(steps=3, val_every=0, batch_size=2, categories=["airplane"])}
+    train_from_files(experiment, train_store=ShapeToyData(8, store), out_dir=tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path):
+    """train.init_from names a sibling run (its best.pt, else last.pt) or a checkpoint file."""
+    from recon.train.checkpoints import initial_weights
+
+    train(
+        "toy",
+        {"dropout": 0.0},
+        _tc(steps=6, val_every=0),
+        ToyData(30),
+        None,
+        tmp_path / "first",
+        progress=False,
+    )
+    first = _weights(tmp_path / "first")["model"]
+    train("toy", {"dropout": 0.0}, _tc(steps=1, val_every=0, lr=1e-12, warmup_steps=0, init_from="first"),
+          ToyData(30), None, tmp_path / "second", progress=False)  # fmt: skip
+    second = _weights(tmp_path / "second")["model"]
+    for k in first:
+        torch.testing.assert_close(second[k], first[k], rtol=0, atol=1e-6)
+    torch.manual_seed(0)
+    fresh = get_method("toy").build(method_config("toy", {"dropout": 0.0})).state_dict()
+    assert any((fresh[k] - first[k]).abs().max() > 1e-3 for k in first)
+    assert initial_weights("first", tmp_path / "second") == tmp_path / "first" / "checkpoints" / "last.pt"
+    path = tmp_path / "first" / "checkpoints" / "last.pt"
+    assert initial_weights(str(path), tmp_path / "x") == path
+    with pytest.raises(FileNotFoundError, match="train that experiment first"):
+        initial_weights("missing", tmp_path / "second")
+
+
 def test_the_project_seed_is_the_training_seed(tmp_path):
     """The workflow passes the config's seed: another seed trains other weights, the same one the same."""
     from recon.train.stage import train_processes

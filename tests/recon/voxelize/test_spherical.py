@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from recon.geometry.cameras import camera_center, intrinsics, look_at, unproject
 from recon.geometry.raycast import first_hit
+from recon.geometry.view_frame import view_scale, world_to_view
 from recon.voxelize.spherical import (
     depth_mesh,
     partial_spherical_map,
@@ -160,6 +161,44 @@ def test_partial_map_of_a_rendered_sphere(radius, azimuth, elevation):
     assert np.all(partial[hidden] == 1.0)
     # Every facet lies inside the sphere, so no cell reads less than the full map 1 - r.
     assert partial.min() >= 1.0 - radius - 1e-6
+
+
+@pytest.mark.parametrize("normalization", ["unit_sphere", "unit_cube"])
+def test_view_frame_map_of_a_sphere_is_one_minus_scaled_radius(normalization):
+    """Mapped into a view frame (any camera), a sphere of radius r becomes one of radius s r."""
+    radius = 0.8
+    mesh = _icosphere(radius)
+    scale = view_scale(normalization)
+    rt = np.concatenate([look_at(camera_center(70.0, 25.0, 2.0))[0], np.zeros((3, 1))], axis=1)
+    sph = spherical_map(mesh.vertices @ world_to_view(rt, scale).T, mesh.faces, 64)
+    deficit = scale * _facet_deficit(radius, float(mesh.edges_unique_length.max()))
+    assert sph.min() >= 1.0 - scale * radius - F32
+    assert sph.max() <= 1.0 - scale * radius + deficit + F32
+
+
+def test_partial_map_in_the_view_frame():
+    """A rendered sphere's partial map in the view frame: the camera sits on the frame's -x axis,
+    the seen cap is centred on the map's equator at azimuth 180 degrees (column R/2), its cells read
+    1 - s r, and the rest 1."""
+    radius, scale = 0.7, view_scale("unit_sphere")
+    depth, mask, k, rt, centre, _ = _sphere_view(radius, 30.0, 20.0)
+    m = world_to_view(rt, scale)
+    camera = m @ centre
+    np.testing.assert_allclose(camera, [-scale * 2.5, 0.0, 0.0], atol=1e-12)
+    partial = partial_spherical_map(depth, mask, k, rt, 64, transform=m)
+    assert partial.shape == (64, 64) and partial.dtype == np.float32
+    vertices, faces = depth_mesh(depth, mask, k, rt)
+    np.testing.assert_array_equal(partial, spherical_map(vertices @ m.T, faces, 64))
+    u = sphere_grid(64)[0]
+    to_camera = camera - scale * radius * u
+    cos_tilt = np.sum(u * to_camera, axis=-1) / np.linalg.norm(to_camera, axis=-1)
+    visible = cos_tilt >= math.cos(math.radians(60.0))
+    assert visible[31:33, 32].all() and not visible[:, 0].any()  # around azimuth 180, not at 0
+    # test_partial_map_of_a_rendered_sphere's bound on the facets, scaled into the view frame.
+    np.testing.assert_allclose(partial[visible], 1.0 - scale * radius, rtol=0, atol=scale * 2e-3)
+    hidden = u @ camera < (scale * radius) ** 2 - 1e-3  # inside the far side of the seen cap's plane
+    assert hidden.sum() > 1500 and np.all(partial[hidden] == 1.0)
+    assert partial.min() >= 1.0 - scale * radius - 1e-6
 
 
 def test_depth_mesh_of_a_plane_and_the_slope_rule():
