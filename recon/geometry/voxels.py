@@ -166,7 +166,7 @@ def view_aligned_voxels(
     grid: np.ndarray | None = None,
     grid_spec: GridSpec | None = None,
 ) -> np.ndarray:
-    """Solid voxels of the shape in each view's frame (GenRe's view-aligned voxels); (V, n, n, n) bool.
+    """Filled voxels of the shape in each view's frame (GenRe's view-aligned voxels); (V, n, n, n) bool.
 
     The grid is ``VoxelSpec(resolution, VIEW_HALF_EXTENT)``: [-0.5, 0.5]^3 of the view frame
     (:mod:`recon.geometry.view_frame`), axes i, j, k along x_view (viewing direction), y_view
@@ -175,7 +175,9 @@ def view_aligned_voxels(
     view's world-to-view map: the object turned into the camera's axes about its origin and scaled
     by the frame's ``s`` (no perspective, no translation), as GenRe's ``_gt_rotvox_samescale_128``.
     Centres whose world point lies outside the mesh's bounding box are outside (no winding number:
-    from outside the box the mesh subtends less than a hemisphere, so ``|w| < 0.5``).
+    from outside the box the mesh subtends less than a hemisphere, so ``|w| < 0.5``). The voxels
+    are *filled*, as every other occupancy downstream: solid or meeting a triangle of the mapped
+    mesh (:func:`surface_voxels` of ``vertices @ M_v^T``), so thin parts are not lost.
 
     Args:
         vertices, faces: (N, 3) float and (F, 3) int, the mesh in the world frame.
@@ -194,4 +196,5 @@ def view_aligned_voxels(
         points = centres @ np.linalg.inv(m).T
         near = np.all((points >= lo) & (points <= hi), axis=1)
         out[v, near] = inside_points(vertices, faces, points[near], grid, grid_spec)
+        out[v] |= surface_voxels(vertices @ m.T, faces, VoxelSpec(n, VIEW_HALF_EXTENT)).reshape(-1)
     return out.reshape(len(maps), n, n, n)

@@ -219,7 +219,7 @@ class Method:
     def predict_mesh(self, model, batch: dict, config: Any, context: PredictContext) -> list[tuple[Any, Any]]:
         """Meshes predicted for the items of a batch (the evaluate stage calls it; training does not).
 
-        A method that also predicts voxels defines ``predict_voxels(model, batch, config)``,
+        A method that also predicts voxels defines ``predict_voxels(model, batch, config, context)``,
         (B, n, n, n) occupancy probabilities over the context's voxel cube; the prediction store
         keeps them for the voxel protocols.
 

@@ -149,7 +149,9 @@ def predict_split(
         with torch.no_grad():
             meshes.extend(method.predict_mesh(model, batch, model_config, context))
             if predicts_voxels:
-                voxels.extend(method.predict_voxels(model, batch, model_config).float().cpu().numpy())
+                voxels.extend(
+                    method.predict_voxels(model, batch, model_config, context).float().cpu().numpy()
+                )
         for s, v in zip(batch["shape_index"].tolist(), batch["view"].tolist(), strict=True):
             items.append(Item(split.categories[s], split.shape_ids[s], int(v), len(items)))
     grids = {}

@@ -55,6 +55,13 @@ class GenReConfig:
         default=10.0,
         metadata={"help": "weight of the voxel loss's surface term (scripts/train_full_genre.sh: 10)"},
     )
+    augment: bool = field(
+        default=True,
+        metadata={
+            "help": "jitter brightness, contrast and saturation (0.4) and add PCA lighting noise (0.1) to "
+            "training images, as released (models/marrnetbase.py)"
+        },
+    )
     depth: Literal["predicted", "true"] = field(
         default="predicted",
         metadata={

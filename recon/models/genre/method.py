@@ -29,6 +29,7 @@ from torch import Tensor
 
 from recon.geometry.view_frame import VIEW_HALF_EXTENT
 from recon.models.encoders import normalize_images
+from recon.models.genre.augment import augment_rgb
 from recon.models.genre.config import GenReConfig
 from recon.models.genre.loss import estimator_loss, inpaint_loss, surface_shell, voxel_loss
 from recon.models.genre.model import GenReNet
@@ -63,8 +64,11 @@ def _targets(config: GenReConfig, train: bool = True) -> tuple[str, ...]:
     return tuple(t for t in order if t in targets)
 
 
-def run_chain(net: GenReNet, batch: dict, config: GenReConfig, until: str = "refine") -> dict[str, Tensor]:
-    """The chain on a batch, up to ``until`` (``estimator``, ``inpaint`` or ``refine``).
+def run_chain(
+    net: GenReNet, batch: dict, config: GenReConfig, until: str = "refine", augment: bool = False
+) -> dict[str, Tensor]:
+    """The chain on a batch, up to ``until`` (``estimator``, ``inpaint`` or ``refine``); ``augment``
+    jitters the RGB input's colours and lighting as the release's training does (:mod:`.augment`).
 
     Returns:
         ``estimate`` (the estimator's raw outputs), ``view`` (:func:`resized_view`), and, past the
@@ -73,7 +77,8 @@ def run_chain(net: GenReNet, batch: dict, config: GenReConfig, until: str = "ref
         (B, n, n, n) in the view frame.
     """
     view = resized_view(batch, config.image_size)
-    estimate = net.estimator(normalize_images(view["rgb"]))
+    rgb = augment_rgb(view["rgb"]) if augment else view["rgb"]
+    estimate = net.estimator(normalize_images(rgb))
     out: dict[str, Any] = {"view": view, "estimate": estimate}
     if until == "estimator":
         return out
@@ -97,6 +102,27 @@ def run_chain(net: GenReNet, batch: dict, config: GenReConfig, until: str = "ref
     return out
 
 
+def filled_shell(probabilities: Tensor, threshold: float) -> Tensor:
+    """(B, n, n, n) probabilities with the inside of each predicted shell set to 1.
+
+    The refiner predicts the surface shell (its target, :func:`~recon.models.genre.loss.surface_shell`),
+    so the level set of its probabilities is a closed wall with an inner and an outer side, and the
+    solid it encloses reads as empty. The voxels enclosed by the ``threshold`` set
+    (``scipy.ndimage.binary_fill_holes``: not connected to the grid's border through the empty
+    voxels, 6-connectivity) are set to 1, so the level set is the outer side only and the voxels and
+    meshes are solid, as every protocol's ground truth (GenRe's own evaluation compares surface
+    points, which the outer side keeps).
+    """
+    from scipy.ndimage import binary_fill_holes
+
+    out = probabilities.clone()
+    occupied = (probabilities >= threshold).cpu().numpy()
+    for i, grid in enumerate(occupied):
+        inside = torch.from_numpy(binary_fill_holes(grid) & ~grid).to(out.device)
+        out[i][inside] = 1.0
+    return out
+
+
 @register
 class GenRe(Method):
     """GenRe as a registered method (see :mod:`recon.models.genre`)."""
@@ -109,7 +135,7 @@ class GenRe(Method):
         "sph_resolution": 32,
         "padding_margin": 16,  # 32 + 2 * 16 = 64, a multiple of the U-ResNet's stride
         "volume_resolution": 32,
-        "refiner_width": 4,
+        "refiner_width": 8,
     }
 
     def targets(self, config):
@@ -129,7 +155,8 @@ class GenRe(Method):
 
     def loss(self, model, batch, config):
         until = {"estimator": "estimator", "inpaint": "inpaint"}.get(config.stage, "refine")
-        out = run_chain(model if not hasattr(model, "module") else model.module, batch, config, until)
+        augment = config.augment and model.training  # the release augments training images only
+        out = run_chain(unwrap_model(model), batch, config, until, augment)
         scalars: dict[str, float] = {}
         loss = out["estimate"]["depth"].new_zeros(())
         if config.stage in ("estimator", "joint"):
@@ -170,15 +197,17 @@ class GenRe(Method):
 
     @torch.no_grad()
     def predict_view_voxels(self, model, batch, config) -> Tensor:
-        """(B, n, n, n) occupancy probabilities in each item's view frame over [-0.5, 0.5]^3."""
-        return torch.sigmoid(run_chain(unwrap_model(model), batch, config)["logits"])
+        """(B, n, n, n) occupancy probabilities in each item's view frame over [-0.5, 0.5]^3, the
+        predicted surface shell filled (:func:`filled_shell`)."""
+        probabilities = torch.sigmoid(run_chain(unwrap_model(model), batch, config)["logits"].float())
+        return filled_shell(probabilities, config.threshold)
 
     @torch.no_grad()
     def predict_voxels(self, model, batch, config, context: PredictContext | None = None) -> Tensor:
         """(B, n, n, n) probabilities over the packed voxels' cube in the object frame: the view-frame
         probabilities sampled (trilinearly, 0 outside the view cube) at each object voxel's centre."""
         probabilities = self.predict_view_voxels(model, batch, config)
-        half = context.voxel_half_extent if context is not None else 1.0
+        half = context.voxel_half_extent if context is not None else PredictContext().voxel_half_extent
         n = probabilities.shape[-1]
         centres = (torch.arange(n, device=probabilities.device, dtype=torch.float32) + 0.5) * (
             2 * half / n

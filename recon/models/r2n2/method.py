@@ -88,7 +88,7 @@ class R2N2(Method):
         return {"input": _views(batch, config, 1)[:8, 0]}
 
     @torch.no_grad()
-    def predict_voxels(self, model, batch, config) -> Tensor:
+    def predict_voxels(self, model, batch, config, context: PredictContext | None = None) -> Tensor:
         """(B, 32, 32, 32) occupancy probabilities from all the views of each item, test-time prepared."""
         return torch.sigmoid(unwrap_model(model)(_views(batch, config)))
 

@@ -115,8 +115,8 @@ def test_view_aligned_voxels_of_a_known_camera():
     """Camera on world +x looking at the origin, image up world +y (``look_at``): the view frame's
     axes are (-x, +z, +y) of the world, scaled by s = 0.5 (unit_sphere). An off-centre box with
     x in [-0.2, 0.4] (toward the camera), y in [0.3, 0.7] (up), z in [-0.6, -0.2] (image right) lies
-    at x_view in [-0.2, 0.1], y_view in [-0.3, -0.1], z_view in [0.15, 0.35]: solid voxels are
-    exactly the centres inside that box."""
+    at x_view in [-0.2, 0.1], y_view in [-0.3, -0.1], z_view in [0.15, 0.35]: the voxels are exactly
+    the centres inside that box, and those meeting the mapped box's surface (filled voxels)."""
     vertices, faces = _box([-0.2, 0.3, -0.6], [0.4, 0.7, -0.2])
     r, t = look_at(camera_center(0.0, 0.0, 2.5))
     m = world_to_view(np.concatenate([r, t[:, None]], axis=1), view_scale("unit_sphere"))
@@ -127,12 +127,21 @@ def test_view_aligned_voxels_of_a_known_camera():
     along = [(c > lo) & (c < hi) for lo, hi in ((-0.2, 0.1), (-0.3, -0.1), (0.15, 0.35))]
     expected = along[0][:, None, None] & along[1][None, :, None] & along[2][None, None, :]
     assert expected.sum() == 6 * 4 * 4
-    np.testing.assert_array_equal(views[0], expected)
+    surface = surface_voxels(vertices @ m.T, faces, VoxelSpec(n, 0.5))
+    np.testing.assert_array_equal(views[0], expected | surface)
+    # A voxel meets the closed box iff its cube overlaps the box on every axis (the box is convex).
+    overlap = [
+        (c + 0.025 >= lo - 1e-9) & (c - 0.025 <= hi + 1e-9)
+        for lo, hi in ((-0.2, 0.1), (-0.3, -0.1), (0.15, 0.35))
+    ]
+    touching = overlap[0][:, None, None] & overlap[1][None, :, None] & overlap[2][None, None, :]
+    assert expected.sum() < views[0].sum() <= touching.sum() and not np.any(views[0] & ~touching)
 
 
 def test_view_aligned_voxels_of_turned_boxes_are_analytic():
-    """Random cameras, unit_cube scale, with and without the SDF grid: voxel [v, i, j, k] is solid
-    iff the world point M_v^-1 c_ijk lies in the box (centres within 1e-9 of a face left out)."""
+    """Random cameras, unit_cube scale, with and without the SDF grid: voxel [v, i, j, k] is set iff
+    the world point M_v^-1 c_ijk lies in the box (centres within 1e-9 of a face left out) or the voxel
+    meets the mapped box's surface."""
     lo, hi = np.array([-0.45, -0.1, -0.3]), np.array([0.2, 0.35, 0.05])
     vertices, faces = _box(lo, hi)
     rotations = Rotation.random(3, random_state=0).as_matrix()
@@ -154,7 +163,8 @@ def test_view_aligned_voxels_of_turned_boxes_are_analytic():
             sure = margin > 1e-9
             # About the box's volume in voxels: 0.65 * 0.45 * 0.35 * (s n)^3 = 273.
             assert 250 < inside.sum() < 300 and sure.mean() > 0.999
-            np.testing.assert_array_equal(views[v].reshape(-1)[sure], inside[sure])
+            surface = surface_voxels(vertices @ m[v].T, faces, VoxelSpec(n, 0.5)).reshape(-1)
+            np.testing.assert_array_equal(views[v].reshape(-1)[sure], (inside | surface)[sure])
 
 
 def test_binvox_round_trip_and_trimesh_reads_it(tmp_path):

@@ -273,8 +273,10 @@ def test_disn_ground_truth_grid_box_is_each_shapes_disn_box(packed):
     torch.testing.assert_close(sdf[:, [0, -1], [0, -1], [0, -1]], direct, rtol=1e-4, atol=1e-5)
 
 
-#: GenRe's three stages on the 6 train shapes (4 views each), each from the previous run.
-GENRE_STEPS = {"estimator": 200, "inpaint": 150, "refine": 200}
+#: GenRe's three stages on the 6 train shapes (4 views each), each from the previous run: (steps, lr) at
+#: batch 8 and the release's constant rate. The estimator's outputs are in the release's units (x100),
+#: which Adam reaches about 5 times sooner at 5e-3.
+GENRE_STAGES = {"estimator": (400, 5e-3), "inpaint": (200, 1e-3), "refine": (400, 1e-3)}
 
 
 def _genre_scores(config, model, split, store) -> list[dict[str, float]]:
@@ -303,10 +305,16 @@ def _genre_scores(config, model, split, store) -> list[dict[str, float]]:
     return scores
 
 
-def test_genre_chain_overfits_past_the_mean_shape_and_the_true_depth_does_better(packed, tmp_path):
+def test_genre_chain_overfits_past_the_mean_shape(packed, tmp_path):
     """The three stages, each started from the previous run (train.init_from), overfit the train shapes
-    past the category mean shape under the r2n2 and onet protocols; the paper's oracle ablation (the
-    rendered depth in place of the estimator's) scores better than the estimated depth on every shape."""
+    past the category mean shape under the r2n2 and onet protocols, with the estimated depth and with
+    the rendered one (the paper's oracle ablation, ``@oracle_depth``).
+
+    Measured (2026-12-07, 2 cores, about 2 minutes; view 0 of the 6 train shapes): r2n2 IoU 0.677, onet
+    IoU 0.665, Chamfer-L1 0.043; with the rendered depth 0.680, 0.662, 0.043; the category mean shape
+    0.580, 0.479, 0.082. With a weaker estimator (100 steps), the rendered depth scores better on
+    average (IoU 0.593 against 0.548) but not on every shape: the later stages were trained on the
+    estimator's depth, as released, and learned its errors."""
     import torch
 
     from recon.evaluate.baselines import mean_shape
@@ -318,9 +326,9 @@ def test_genre_chain_overfits_past_the_mean_shape_and_the_true_depth_does_better
     store = packed / "results" / "pack" / "train.zarr"
     split = PackedSplit(store)
     previous = ""
-    for stage, steps in GENRE_STEPS.items():
-        settings = {"steps": steps, "batch_size": 8, "lr": 1e-3, "schedule": "cosine", "val_every": 0,
-                    "num_workers": 0, "init_from": previous}  # fmt: skip
+    for stage, (steps, lr) in GENRE_STAGES.items():
+        settings = {"steps": steps, "batch_size": 8, "lr": lr, "val_every": 0, "num_workers": 0,
+                    "init_from": previous}  # fmt: skip
         train(
             "genre",
             {**SMALL["genre"], "stage": stage},
@@ -348,11 +356,8 @@ def test_genre_chain_overfits_past_the_mean_shape_and_the_true_depth_does_better
         baseline.append({"iou": r2n2["iou"], "onet_iou": onet["iou"], "chamfer_l1": onet["chamfer_l1"]})
     runs = {"genre": ours, "oracle": oracle, "mean shape": baseline}
     mean = {k: {name: float(np.mean([r[k] for r in rows])) for name, rows in runs.items()} for k in ours[0]}
-    for i, (a, b) in enumerate(zip(ours, oracle, strict=True)):
-        print(f"shape {i}: estimated depth {a}, true depth {b}")
     print(f"genre on its 6 train shapes (view 0): {mean}")
-    assert mean["iou"]["genre"] > mean["iou"]["mean shape"] + 0.05
-    assert mean["onet_iou"]["genre"] > mean["onet_iou"]["mean shape"]
-    assert mean["chamfer_l1"]["genre"] < mean["chamfer_l1"]["mean shape"]
-    for a, b in zip(ours, oracle, strict=True):
-        assert b["iou"] > a["iou"] and b["chamfer_l1"] < a["chamfer_l1"]
+    for run in ("genre", "oracle"):
+        assert mean["iou"][run] > mean["iou"]["mean shape"] + 0.03, run
+        assert mean["onet_iou"][run] > mean["onet_iou"]["mean shape"] + 0.05, run
+        assert mean["chamfer_l1"][run] < 0.8 * mean["chamfer_l1"]["mean shape"], run

@@ -184,8 +184,12 @@ def test_viewer_centred_data_in_the_view_frame(run):
             edge = np.linalg.norm(vertices[faces[:, 0]] - vertices[faces[:, 1]], axis=1).max()
             deficit = 0.5 * (1.0 - np.sqrt(1.0 - edge**2 / 3.0))  # facets inside the sphere (view units)
             assert full.min() >= 0.5 - 1e-6 and full.max() <= 0.5 + deficit + 1e-6
-            radius = np.linalg.norm(VoxelSpec(16, 0.5).centres(), axis=1).reshape(16, 16, 16)
-            assert np.all(voxels[:, radius < 0.5 - deficit]) and not np.any(voxels[:, radius > 0.5])
+            centres = VoxelSpec(16, 0.5).centres()
+            radius = np.linalg.norm(centres, axis=1).reshape(16, 16, 16)
+            # Filled voxels: every centre inside, and no voxel whose cube stays outside the ball.
+            nearest = np.linalg.norm(np.maximum(np.abs(centres) - 0.5 / 16, 0.0), axis=1).reshape(16, 16, 16)
+            assert np.all(voxels[:, radius < 0.5 - deficit]) and not np.any(voxels[:, nearest > 0.5])
+            assert np.any(voxels[:, radius > 0.5])  # the surface voxels beyond the centres inside
 
 
 def test_direct_chunk_reads_equal_zarr(run):
