@@ -261,6 +261,17 @@ def random_item(setup: dict, gen: np.random.Generator, index: int) -> dict:
         elif t == "spherical":
             item["spherical"] = gen.random((128, 128)).astype(np.float32)
             item["spherical_partial"] = gen.random((128, 128)).astype(np.float32)
+        elif t == "view_frame":
+            item["view_scale"] = np.array(0.5, np.float32)
+        elif t == "view_spherical":
+            r = int(getattr(setup["model_config"], "sph_resolution", 128))
+            item["view_spherical"] = np.full((r, r), 0.5, np.float32)  # the sphere: 1 - 0.5 everywhere
+            item["view_spherical_partial"] = np.where(gen.random((r, r)) < 0.5, 0.5, 1.0).astype(np.float32)
+        elif t == "view_voxels":
+            r = int(setup["spec"].get("voxel_resolution", 32))
+            c = (np.arange(r) + 0.5) / r - 0.5
+            x, y, z = np.meshgrid(c, c, c, indexing="ij")
+            item["view_voxels"] = x**2 + y**2 + z**2 < 0.25  # the sphere in the view frame (s = 0.5)
         else:
             raise NotImplementedError(f"no random data for target {t!r}")
     return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
@@ -573,9 +584,11 @@ def section_ddp(args, size: dict) -> None:
 
 
 def _train_dict(setup: dict) -> dict:
+    """The experiment's train config for random items: no category filter (they have no shapes),
+    no starting checkpoint (earlier stages are not trained here)."""
     from recon.train import config_to_dict
 
-    return config_to_dict(setup["train_config"])
+    return {**config_to_dict(setup["train_config"]), "categories": [], "init_from": ""}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -116,13 +116,14 @@ def _sbatch_calls(log: str) -> list[str]:
 def test_slurm_run_is_byte_identical_to_a_local_run_despite_a_memory_kill(cluster, local_run, tmp_path):
     """The profile's groups, resources and retries on a real cluster, checked against a local run.
 
-    The SDF jobs' first attempt asks for 150 MB each (300 MB for the group of two side by side),
-    less than one SDF job's Python process takes, so SLURM kills the grouped job
+    The SDF jobs' first attempt asks for 50 MB each (100 MB for the group of two side by side),
+    less than one SDF job's Python process takes even when the two run one after the other (a
+    limit of 150 MB each was once not reached under load), so SLURM kills the grouped job
     (OverMemoryKill); snakemake resubmits it with the second attempt's memory and the run completes.
     """
     workdir = make_workdir(tmp_path, CONFIG)
     log = _slurm_snakemake(
-        cluster, workdir, TARGETS, "--set-resources", "sdf_shape:mem_mb=150 if attempt == 1 else 3000"
+        cluster, workdir, TARGETS, "--set-resources", "sdf_shape:mem_mb=50 if attempt == 1 else 3000"
     )
     calls = _sbatch_calls(log)
     # Per-shape jobs went out grouped: one SLURM job for the 4 ingest jobs, one per attempt of SDF.
@@ -138,7 +139,7 @@ def test_slurm_run_is_byte_identical_to_a_local_run_despite_a_memory_kill(cluste
     mem = int(re.search(r"--mem (\d+)", ingest[0]).group(1))
     assert len(asks) == 4 and asks[0] + asks[1] <= mem <= asks[-2] + asks[-1] < 1000, (asks, ingest)
     assert " -t 10 " in ingest[0], ingest
-    assert [re.search(r"--mem (\d+)", c).group(1) for c in sdf] == ["300", "6000"], sdf
+    assert [re.search(r"--mem (\d+)", c).group(1) for c in sdf] == ["100", "6000"], sdf
     # The two render batches (one per category, 2 shapes, 2 threads each) in one job, one after
     # the other: 2 x (10 + 2 x 3) minutes.
     render = [c for c in calls if "group_render_batches" in c]
