@@ -40,8 +40,9 @@ from recon.models.genre.projection import (
     sph_crop,
     sph_pad,
     spherical_to_volume,
+    world_to_view,
 )
-from recon.models.genre.views import resized_view, world_to_view
+from recon.models.genre.views import resized_view
 from recon.models.method import Method, PredictContext, register, unwrap_model
 
 __all__ = ["GenRe"]

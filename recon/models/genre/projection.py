@@ -45,6 +45,7 @@ __all__ = [
     "sph_pad",
     "sphere_directions",
     "spherical_to_volume",
+    "world_to_view",
 ]
 
 #: Lower and upper clamp of the depth volume as GenRe's refinement network receives it
@@ -113,6 +114,17 @@ def _scale(scale, like: Tensor) -> Tensor:
 
 def _camera_to_view(like: Tensor) -> Tensor:
     return torch.as_tensor(CAMERA_TO_VIEW, dtype=like.dtype, device=like.device)
+
+
+def world_to_view(Rt: Tensor, scale) -> Tensor:
+    """(B, 3, 3) maps ``M = s P R`` of world points to view-frame points
+    (:func:`recon.geometry.view_frame.world_to_view` for a batch).
+
+    Args:
+        Rt: (B, 3, 4) world-to-camera ``[R|t]`` (only ``R`` is used).
+        scale: view scale ``s``, a number or (B,).
+    """
+    return _scale(scale, Rt) * (_camera_to_view(Rt) @ Rt[:, :, :3])
 
 
 def _camera_centre_view(Rt: Tensor, scale) -> Tensor:

@@ -12,18 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from recon.geometry.view_frame import CAMERA_TO_VIEW
 from recon.io.loader import to_float_image
 from recon.models.geometry import resize_bilinear
 
-__all__ = ["resize_intrinsics", "resized_view", "world_to_view"]
-
-
-def world_to_view(Rt: Tensor, scale: Tensor) -> Tensor:
-    """(B, 3, 3) maps ``M = s P R`` of world points to view-frame points
-    (:func:`recon.geometry.view_frame.world_to_view` for a batch): ``Rt`` (B, 3, 4), ``scale`` (B,)."""
-    p = torch.as_tensor(CAMERA_TO_VIEW, dtype=Rt.dtype, device=Rt.device)
-    return scale.to(Rt.dtype).view(-1, 1, 1) * (p @ Rt[:, :, :3])
+__all__ = ["resize_intrinsics", "resized_view"]
 
 
 def resize_intrinsics(K: Tensor, height: int, width: int, size: int) -> Tensor:
