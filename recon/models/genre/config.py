@@ -66,7 +66,8 @@ class GenReConfig:
         default="predicted",
         metadata={
             "help": "depth fed to the projections: the estimator's (GenRe), or the rendered depth "
-            "(the paper's oracle ablation; prediction variant oracle_depth)"
+            "(the paper's oracle ablation; prediction variant oracle_depth). At training time, the "
+            "rendered depth feeds the inpaint and refine stages (like the release's --load_offline)"
         },
     )
     threshold: float = field(
