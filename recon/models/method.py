@@ -125,6 +125,10 @@ class Method:
     #: Overrides of :attr:`Config`'s defaults for a CPU-sized network (the same architecture, narrower
     #: and on small images): the tests train every registered method with it.
     small_config: ClassVar[Mapping[str, Any]] = {}
+    #: The validation scalar that picks ``checkpoints/best.pt`` (a key of :meth:`loss`'s scalars, or
+    #: ``"loss"``) and whether its lowest (``"min"``) or highest (``"max"``) value is best; e.g.
+    #: Occupancy Networks selects on validation IoU, ``("iou", "max")``.
+    selection: ClassVar[tuple[str, str]] = ("loss", "min")
 
     def targets(self, config: Any) -> dict[str, Any]:
         """Keyword arguments of :class:`recon.io.loader.PackedDataset` for this config.
@@ -291,6 +295,10 @@ def register(method: Method | type[Method], *, replace: bool = False):
         raise TypeError(f"{method!r} is not a recon.train.Method")
     if not instance.name:
         raise ValueError(f"{method!r} has no name")
+    if instance.selection[1] not in ("min", "max"):
+        raise ValueError(
+            f"method {instance.name!r}: selection order must be 'min' or 'max', not {instance.selection[1]!r}"
+        )
     cls = instance.Config
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(f"method {instance.name!r}: Config must be a dataclass, not {cls!r}")

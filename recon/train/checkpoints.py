@@ -1,9 +1,11 @@
 """A run's state and its checkpoints: what ``last.pt`` and ``best.pt`` hold, resuming, random states.
 
 ``checkpoints/last.pt`` holds the model, optimizer, scheduler, step, the random states of every
-process, the best validation loss and the logging accumulator; it is written atomically every
+process, the best validation value so far and the logging accumulator; it is written atomically every
 ``checkpoint_every`` steps and at the end (:func:`save_last`). ``checkpoints/best.pt`` holds the model
-weights at the lowest ``val/loss``, with its step and scalars (:func:`save_best`).
+weights at the best validation value of the method's selection scalar (:attr:`Method.selection`: the
+lowest ``val/loss`` by default, the highest ``val/iou`` for Occupancy Networks), with its step and
+scalars (:func:`save_best`).
 
 Resuming: when ``last.pt`` exists the run continues from it. The model and training configs must be
 the same, except for the fields in :data:`RESUMABLE_FIELDS` (:func:`check_resume`). On CPU with
@@ -66,7 +68,9 @@ class RunState:
 
     step: int = 0  # steps done
     elapsed: float = 0.0  # seconds of training in earlier calls
-    best: dict = field(default_factory=lambda: {"loss": None, "step": None})  # lowest val/loss, its step
+    best: dict = field(
+        default_factory=lambda: {"value": None, "step": None}
+    )  # best selection value, its step
     last_train: dict = field(default_factory=dict)  # the train scalars of the last logged step
     acc: Accumulator = field(default_factory=Accumulator)  # the current logging interval
     started: float = field(default_factory=time.perf_counter)  # when this call's loop started
@@ -74,6 +78,11 @@ class RunState:
     def seconds(self) -> float:
         """Seconds of training so far, earlier calls included."""
         return self.elapsed + (time.perf_counter() - self.started)
+
+
+def _best(saved: dict) -> dict:
+    """``RunState.best`` from a checkpoint (runs written before selection scalars kept ``loss``)."""
+    return {"value": saved.get("value", saved.get("loss")), "step": saved["step"]}
 
 
 def seed_all(seed: int) -> None:
@@ -146,7 +155,7 @@ def check_resume(ckpt: Mapping, method: Method, model_cfg: dict, train_cfg: dict
 def initial_weights(init_from: str, out_dir: Path) -> Path:
     """The checkpoint ``train.init_from`` names: a ``.pt`` file, or an experiment trained beside the run.
 
-    An experiment name ``E`` means ``out_dir/../E/checkpoints/best.pt`` (lowest validation loss), else
+    An experiment name ``E`` means ``out_dir/../E/checkpoints/best.pt`` (its best validation), else
     ``last.pt`` of that run: the workflow trains every experiment into ``results/train/<name>``.
 
     Raises:
@@ -186,7 +195,7 @@ def resume(ckpt: Mapping, model, optimizer, scheduler, seed: int, procs: Process
     state = RunState(
         step=int(ckpt["step"]),
         elapsed=float(ckpt["elapsed_s"]),
-        best=dict(ckpt["best"]),
+        best=_best(ckpt["best"]),
         last_train=dict(ckpt["last_train"]),
         acc=Accumulator(ckpt["accumulator"]),
     )

@@ -11,7 +11,8 @@ dataset) and writes into ``out_dir``:
 ``checkpoints/last.pt``     model, optimizer, scheduler, step, RNG states of every process, best
                             validation loss, the logging accumulator; written atomically every
                             ``checkpoint_every`` steps and at the end (:mod:`recon.train.checkpoints`)
-``checkpoints/best.pt``     model weights at the lowest ``val/loss`` (with its step and scalars)
+``checkpoints/best.pt``     model weights at the best validation (``Method.selection``: the lowest
+                            ``val/loss`` by default), with its step and scalars
 ``history.tsv``             one row per logged step: ``step``, ``epoch``, ``lr``, ``train/<name>``
                             (means over the logging interval), ``val/<name>``, ``time_s``
                             (:mod:`recon.train.history`)
@@ -78,9 +79,10 @@ def train(
         progress: show a tqdm progress bar (process 0 only).
 
     Returns:
-        ``{"steps", "final_train_loss", "best_val_loss", "best_step", "seconds_per_step",
-        "resumed_from", "complete"}``: steps done, the last logged ``train/loss``, the best
-        ``val/loss`` and its step (None without validation), mean seconds per step in this call
+        ``{"steps", "final_train_loss", "selection", "best_value", "best_step", "seconds_per_step",
+        "resumed_from", "complete"}``: steps done, the last logged ``train/loss``, the selection
+        scalar (``val/loss`` by default, :attr:`Method.selection`), its best value and step (None
+        without validation), mean seconds per step in this call
         (None when it ran no step), the step it started from, and whether all steps are done.
     """
     import torch
@@ -147,15 +149,23 @@ def _train(run: Run, signals: Signals, stop_at: int | None, progress: bool) -> d
 
 def _logged_row(run: Run, epoch: int, lr: float, validating: bool) -> dict:
     """The row of ``history.tsv`` of this step: the interval's means over the processes, and the
-    validation's when ``validating`` (then ``best.pt`` when its loss is the lowest yet)."""
+    validation's when ``validating`` (then ``best.pt`` when the method's selection scalar is the best
+    yet: :attr:`Method.selection`)."""
     state = run.state
     means = state.last_train = state.acc.means(run.procs)
     row = {"step": state.step, "epoch": epoch, "lr": lr, **{f"train/{k}": v for k, v in means.items()}}
     if validating:
         val = _validate(run)
         row.update({f"val/{k}": v for k, v in val.items()})
-        if state.best["loss"] is None or val["loss"] < state.best["loss"]:
-            state.best = {"loss": val["loss"], "step": state.step}
+        name, order = run.method.selection
+        if name not in val:
+            raise KeyError(
+                f"{run.method.name}: selection scalar {name!r} is not among the validation's {sorted(val)}"
+            )
+        value = val[name]
+        best = state.best["value"]
+        if best is None or (value < best if order == "min" else value > best):
+            state.best = {"value": value, "step": state.step}
             save_best(run, val)
     row["time_s"] = round(state.seconds(), 3)
     return row
@@ -214,7 +224,8 @@ def _summary(run: Run, start: int, signals: Signals) -> dict[str, Any]:
     summary = {
         "steps": state.step,
         "final_train_loss": state.last_train.get("loss"),
-        "best_val_loss": state.best["loss"],
+        "selection": f"val/{run.method.selection[0]}",
+        "best_value": state.best["value"],
         "best_step": state.best["step"],
         "seconds_per_step": run_s / (state.step - start) if state.step > start else None,
         "resumed_from": start,

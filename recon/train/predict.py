@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 def load_run(run_dir: Path | str, device: str = "cpu", variant: str | None = None):
     """``(method, config, model)`` of a training run, the model on ``device`` in eval mode.
 
-    The weights are ``checkpoints/best.pt`` (lowest validation loss) when the run validated,
-    else ``checkpoints/last.pt``. ``variant`` names one of the method's
+    The weights are ``checkpoints/best.pt`` (best validation, :attr:`Method.selection`) when the run
+    validated, else ``checkpoints/last.pt``. ``variant`` names one of the method's
     :meth:`~recon.models.method.Method.predict_variants`, whose overrides the returned config holds
     (the model is built with the trained config).
 

@@ -245,7 +245,7 @@ def test_best_checkpoint_has_the_lowest_val_loss(tmp_path):
     best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
     low, step = min(vals)
     assert (best["val"]["loss"], best["step"]) == (low, step)
-    assert (summary["best_val_loss"], summary["best_step"]) == (low, step)
+    assert (summary["selection"], summary["best_value"], summary["best_step"]) == ("val/loss", low, step)
     # The stored weights give that loss again.
     net = ToyMethod().build(ToyConfig())
     net.load_state_dict(best["model"])
@@ -257,6 +257,29 @@ def test_best_checkpoint_has_the_lowest_val_loss(tmp_path):
     assert torch.nn.functional.mse_loss(pred, torch.from_numpy(val.y[order])).item() == pytest.approx(
         low, rel=1e-5
     )
+
+
+@register
+class WorstMaeMethod(ToyMethod):
+    """The toy regression, selected on its highest validation ``mae`` (a selection that is not the loss)."""
+
+    name = "toy_worst_mae"
+    selection = ("mae", "max")
+
+
+def test_best_checkpoint_follows_the_methods_selection_scalar(tmp_path):
+    """``Method.selection`` picks ``best.pt``: here the highest ``val/mae``, which is not the lowest loss
+    (ONet selects on the highest validation IoU the same way)."""
+    out = tmp_path / "run"
+    summary = train("toy_worst_mae", None, _tc(val_every=2, val_batches=0, lr=0.05, schedule="constant"),
+                    ToyData(30), ToyData(12, seed=1), out, progress=False)  # fmt: skip
+    rows = [r for r in read_tsv(out / "history.tsv") if r["val/mae"]]
+    high, step = max((float(r["val/mae"]), int(r["step"])) for r in rows)
+    low_loss_step = min((float(r["val/loss"]), int(r["step"])) for r in rows)[1]
+    assert step != low_loss_step  # the two selections differ on this run
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert (best["val"]["mae"], best["step"]) == (high, step)
+    assert (summary["selection"], summary["best_value"], summary["best_step"]) == ("val/mae", high, step)
 
 
 def test_resume_refuses_another_config(tmp_path):
