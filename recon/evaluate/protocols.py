@@ -86,6 +86,19 @@ r2n2 protocols, the baselines): ``voxels/<n>/solid | voxels/<n>/surface``. Predi
 voxels (meshes) are voxelized the same way over the ground truth's voxel cube, so the ground truth
 scores IoU 1.
 
+**Point-cloud predictions** (PointSetGen, AtlasNet; ``Prediction.points``, docs/data_format.md
+§5.6). The protocols that compare point clouds read the prediction's cloud when it has one: disn
+draws its 2,048 points with replacement from the cloud as it does from mesh vertices; pix3d and
+genre take 1,024 of its points (without replacement; all of them and the rest drawn again when
+there are fewer), normalized by their box. onet and convonet read the mesh when there is one; a
+cloud alone is scored as ``eval_pointcloud(pointcloud, pointcloud_tgt)`` scores PointSetGen's:
+every point, no normals (``normals`` NaN) and no IoU (NaN; ONet's Table 1 leaves both blank for
+PSGN). Every IoU reads voxels, else the mesh, else the cloud converted: disn bins the corners of
+the cells of its lattice that hold a point (the cloud's "surface voxels"); pix3d and r2n2 fill the
+voxels holding a point after one 26-connected closing
+(:func:`recon.geometry.voxels.filled_point_voxels`). A prediction with neither a triangle nor a
+point is empty.
+
 **Empty predictions.** Item tables flag an item whose predicted mesh has no triangle (``empty``),
 summaries count them per category and overall (``empty``): a protocol whose anchor leaves a metric
 undefined for them (NaN above) averages over the other items, as the anchor does, and the count
@@ -166,20 +179,26 @@ __all__ = ["PROTOCOLS", "Protocol", "get_protocol"]
 
 
 def _occupancy(pred: Prediction, resolution: int, half_extent: float) -> np.ndarray:
-    """(n, n, n) float occupancy of the prediction at ``resolution``: its voxels, or its mesh voxelized.
+    """(n, n, n) float occupancy of the prediction at ``resolution``: its voxels, else its mesh
+    voxelized, else its point cloud's filled voxels.
 
     A mesh is voxelized as the ground truth was (:mod:`recon.geometry.voxels`): filled voxels, the
-    solid ones (centre inside) and the surface ones (meeting a triangle).
+    solid ones (centre inside) and the surface ones (meeting a triangle). A point cloud: the voxels
+    its points fall in, closed and hole-filled (:func:`recon.geometry.voxels.filled_point_voxels`).
     """
-    from recon.geometry.voxels import VoxelSpec, solid_voxels, surface_voxels
+    from recon.geometry.voxels import VoxelSpec, filled_point_voxels, solid_voxels, surface_voxels
 
     if resolution in pred.voxels:
         return np.asarray(pred.voxels[resolution], np.float64)
-    if pred.empty:
-        return np.zeros((resolution,) * 3)
     spec = VoxelSpec(resolution, half_extent)
-    filled = solid_voxels(pred.vertices, pred.faces, spec) | surface_voxels(pred.vertices, pred.faces, spec)
-    return filled.astype(np.float64)
+    if pred.has_mesh:
+        filled = solid_voxels(pred.vertices, pred.faces, spec) | surface_voxels(
+            pred.vertices, pred.faces, spec
+        )
+        return filled.astype(np.float64)
+    if pred.has_points:
+        return filled_point_voxels(pred.points, spec).astype(np.float64)
+    return np.zeros((resolution,) * 3)
 
 
 def nanmean(values) -> float:
@@ -192,7 +211,7 @@ def nanmean(values) -> float:
 def _inside(pred: Prediction, points: np.ndarray) -> np.ndarray:
     from recon.geometry.winding import winding_numbers
 
-    if pred.empty:
+    if not pred.has_mesh:
         return np.zeros(len(points), bool)
     return np.abs(winding_numbers(pred.vertices, pred.faces, points)) > 0.5
 
@@ -201,6 +220,18 @@ def _surface(pred: Prediction, n: int, rng: np.random.Generator):
     from recon.geometry.sampling import surface_samples
 
     return surface_samples(pred.vertices, pred.faces, n, rng)
+
+
+def _cloud(pred: Prediction, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) float64 points of a prediction for a protocol that compares n-point clouds: its point
+    cloud when it has one (n drawn without replacement, or all of them and the rest drawn with
+    replacement when it has fewer), else n area-weighted samples of its mesh."""
+    if pred.has_points:
+        points = np.asarray(pred.points, np.float64)
+        if len(points) >= n:
+            return points[rng.choice(len(points), n, replace=False)]
+        return np.concatenate([points, points[rng.integers(len(points), size=n - len(points))]])
+    return _surface(pred, n, rng)[0]
 
 
 @dataclass(frozen=True)
@@ -333,6 +364,24 @@ def _disn_bins(vertices, faces, dim: int) -> np.ndarray:
     return bins
 
 
+def disn_point_bins(points, dim: int = 110) -> np.ndarray:
+    """A point cloud's bins for DISN's IoU: the cells of size 2/dim (the lattice of
+    :func:`disn_voxel_iou`) holding a point stand for the surface voxels a mesh's triangles meet;
+    their corners are binned the same way."""
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    bins = np.zeros((dim,) * 3, bool)
+    if len(p) == 0:
+        return bins
+    cell = 2.0 / dim
+    cells = np.unique(np.floor(p / cell).astype(np.int64), axis=0)
+    corners = np.unique((cells[:, None, :] + _CORNERS[None]).reshape(-1, 3), axis=0)
+    world = corners * cell
+    index = ((world + 1.1) / 2.4 * dim).astype(np.int64)
+    index = index[np.all((index >= 0) & (index < dim) & (world + 1.1 >= 0), axis=1)]
+    bins[index[:, 0], index[:, 1], index[:, 2]] = True
+    return bins
+
+
 @dataclass(frozen=True)
 class DisnProtocol(Protocol):
     n_points: int = 2048
@@ -348,7 +397,7 @@ class DisnProtocol(Protocol):
             return v[rng.integers(len(v), size=self.n_points)]
 
         gt_points = vertex_sample(gt.mesh_vertices)
-        pred_points = vertex_sample(pred.vertices)
+        pred_points = vertex_sample(pred.points if pred.has_points else pred.vertices)
         d = point_distances(pred_points, gt_points)
         out = {
             "chamfer": d.chamfer(squared=True, reduction="mean", combine="sum") * 1000.0,
@@ -357,13 +406,21 @@ class DisnProtocol(Protocol):
             # object's views by drawing from the others: in the mean, the same as skipping them.
             "iou": float("nan")
             if pred.empty
-            else disn_voxel_iou(pred.vertices, pred.faces, gt.mesh_vertices, gt.mesh_faces, self.iou_dim),
+            else float(
+                iou(self._bins(pred), _disn_bins(gt.mesh_vertices, gt.mesh_faces, self.iou_dim), ndim=3)
+            ),
         }
         precision, recall = d.precision_recall(DISN_THRESHOLDS, strict=True)
         for tau, p, r in zip(DISN_THRESHOLDS, precision, recall, strict=True):
             out[_tau_name("precision", tau)] = float(p)
             out[_tau_name("recall", tau)] = float(r)
         return out
+
+    def _bins(self, pred) -> np.ndarray:
+        """The prediction's IoU bins: its mesh's, else its point cloud's (:func:`disn_point_bins`)."""
+        if pred.has_mesh:
+            return _disn_bins(pred.vertices, pred.faces, self.iou_dim)
+        return disn_point_bins(pred.points, self.iou_dim)
 
     def summarize(self, rows):
         table = super().summarize(rows)
@@ -423,12 +480,16 @@ class OnetProtocol(Protocol):
             }
             out.update({_tau_name("f_score", t): float("nan") for t in self.thresholds})
             return out
-        occupied, target = _inside(pred, gt.occupancy_points), np.asarray(gt.occupancy, bool)
-        union = np.logical_or(occupied, target).sum()
-        # im2mesh/common.py compute_iou: intersection / union, NaN (0 / 0) when both sets are empty.
-        out = {"iou": float(np.logical_and(occupied, target).sum() / union) if union else float("nan")}
         loc, scale = bbox_frame(gt.surface_points)
-        points, normals = _surface(pred, self.n_points, rng)
+        if pred.has_mesh:
+            occupied, target = _inside(pred, gt.occupancy_points), np.asarray(gt.occupancy, bool)
+            union = np.logical_or(occupied, target).sum()
+            # im2mesh/common.py compute_iou: intersection / union, NaN (0 / 0) when both sets are empty.
+            out = {"iou": float(np.logical_and(occupied, target).sum() / union) if union else float("nan")}
+            points, normals = _surface(pred, self.n_points, rng)
+        else:  # eval_pointcloud(pointcloud, pointcloud_tgt): every point, no normals, no IoU
+            out = {"iou": float("nan")}
+            points, normals = np.asarray(pred.points, np.float64), None
         gt_points = (np.asarray(gt.surface_points, np.float64) - loc) / scale
         d = point_distances((points - loc) / scale, gt_points)
         accuracy, completeness = float(d.pred_to_gt.mean()), float(d.gt_to_pred.mean())
@@ -437,7 +498,7 @@ class OnetProtocol(Protocol):
             completeness=completeness,
             chamfer_l1=0.5 * (accuracy + completeness),
             chamfer_l2=d.chamfer(squared=True, reduction="mean", combine="mean"),
-            normals=d.normal_consistency(normals, gt.surface_normals),
+            normals=float("nan") if normals is None else d.normal_consistency(normals, gt.surface_normals),
         )
         if self.thresholds:  # F = 2PR / (P + R): NaN where P + R = 0, as numpy gives it
             precision, recall = d.precision_recall(self.thresholds)
@@ -573,8 +634,8 @@ class Pix3dProtocol(Protocol):
             pred_points = self.points(pred.voxels[n], rng)
         elif pred.empty:
             pred_points = np.zeros((self.n_points, 3))
-        else:  # "points" mode: area-weighted samples of the mesh
-            pred_points = _normalized(_surface(pred, self.n_points, rng)[0])
+        else:  # "points" mode: the point cloud, or area-weighted samples of the mesh
+            pred_points = _normalized(_cloud(pred, self.n_points, rng))
         d = point_distances(pred_points, gt_points)
         out: dict[str, float] = {"chamfer": d.chamfer(squared=False, reduction="mean", combine="sum")}
         out["emd"] = pix3d_auction_match(pred_points, gt_points).emd
@@ -652,9 +713,7 @@ class GenreProtocol(Protocol):
             clouds = [self.points(pred.voxels[n], t, rng) for t in self.thresholds]
         else:  # a mesh has no threshold: one cloud for all
             cloud = (
-                np.zeros((self.n_points, 3))
-                if pred.empty
-                else _normalized(_surface(pred, self.n_points, rng)[0])
+                np.zeros((self.n_points, 3)) if pred.empty else _normalized(_cloud(pred, self.n_points, rng))
             )
             clouds = [cloud] * len(self.thresholds)
         return {

@@ -225,7 +225,10 @@ class Method:
 
         A method that also predicts voxels defines ``predict_voxels(model, batch, config, context)``,
         (B, n, n, n) occupancy probabilities over the context's voxel cube; the prediction store
-        keeps them for the voxel protocols.
+        keeps them for the voxel protocols. A method that predicts point clouds (PointSetGen,
+        AtlasNet) defines ``predict_points(model, batch, config, context)``, one (P, 3) float array
+        per item in the same frame; its ``predict_mesh`` may then return empty meshes (V = F = 0)
+        for a cloud-only prediction, or meshes made from the clouds.
 
         Args:
             model: the bare network in eval mode.

@@ -142,7 +142,9 @@ def predict_split(
     items: list[Item] = []
     meshes: list[tuple[np.ndarray, np.ndarray]] = []
     voxels: list[np.ndarray] = []
+    clouds: list[np.ndarray] = []
     predicts_voxels = hasattr(method, "predict_voxels")
+    predicts_points = hasattr(method, "predict_points")
     for start in tqdm(range(0, len(dataset), batch_size), desc=name, unit="batch"):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
@@ -151,6 +153,11 @@ def predict_split(
             if predicts_voxels:
                 voxels.extend(
                     method.predict_voxels(model, batch, model_config, context).float().cpu().numpy()
+                )
+            if predicts_points:
+                clouds.extend(
+                    np.asarray(p, np.float32)
+                    for p in method.predict_points(model, batch, model_config, context)
                 )
         for s, v in zip(batch["shape_index"].tolist(), batch["view"].tolist(), strict=True):
             items.append(Item(split.categories[s], split.shape_ids[s], int(v), len(items)))
@@ -167,6 +174,6 @@ def predict_split(
         "info": {"method": method.name, "run": run_dir.name},
         "provenance": provenance("predict", record, config["seed"]),
     }
-    write_predictions(out_store, items, meshes, attributes, grids)
+    write_predictions(out_store, items, meshes, attributes, grids, clouds if predicts_points else None)
     log.info("%s: %d items predicted", name, len(items))
     return len(items)

@@ -656,3 +656,113 @@ def test_genre_picks_the_best_threshold_per_category():
     assert table["all"]["chamfer"] == pytest.approx((0.1125 + 0.12) / 2)  # mean of the categories
     assert np.isnan(table["all"]["chamfer_threshold"]) and table["all"]["items"] == 4
     assert not any(n in row for row in table.values() for n in names)
+
+
+# --------------------------------------------------------------------------------------------------
+# Point-cloud predictions
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cloud(shapes):
+    """The predicted box of ``shapes`` as 2,500 surface points (an AtlasNet-size cloud), and the same
+    box as a mesh with those points."""
+    _, pred_mesh, gt, _ = shapes
+    points, _ = surface_samples(pred_mesh.vertices, pred_mesh.faces, 2500, np.random.default_rng(5))
+    return gt, pred_mesh, points
+
+
+def test_onet_scores_a_point_cloud_as_eval_pointcloud_does(cloud):
+    """ONet's ``eval_pointcloud(pointcloud, pointcloud_tgt)``: every predicted point, no normals, no IoU
+    (its Table 1 leaves PointSetGen's IoU and normal consistency blank)."""
+    gt, _, points = cloud
+    out = get_protocol("onet").evaluate(Prediction(np.zeros((0, 3)), np.zeros((0, 3)), points=points), gt,
+                                        np.random.default_rng(0))  # fmt: skip
+    lo, hi = gt.surface_points.min(0), gt.surface_points.max(0)
+    loc, scale = (lo + hi) / 2, (hi - lo).max()
+    p, g = (points - loc) / scale, (gt.surface_points - loc) / scale
+    completeness, accuracy = cKDTree(p).query(g)[0], cKDTree(g).query(p)[0]
+    assert out["chamfer_l1"] == pytest.approx(0.5 * (completeness.mean() + accuracy.mean()), rel=1e-9)
+    assert out["accuracy"] == pytest.approx(accuracy.mean(), rel=1e-9)
+    assert np.isnan(out["iou"]) and np.isnan(out["normals"])
+
+
+def test_a_prediction_with_mesh_and_points_gives_point_metrics_from_its_points_and_iou_from_its_mesh(cloud):
+    """PointSetGen's stores hold both. disn, pix3d and genre compare point clouds: they take its points;
+    onet compares its mesh's samples (and normals) and r2n2 has IoU only: they take its mesh. Every
+    IoU takes the mesh (the conversion of points to voxels is for clouds without one)."""
+    gt, mesh, points = cloud
+    both = Prediction(mesh.vertices, mesh.faces, points=points)
+    as_mesh = Prediction(mesh.vertices, mesh.faces)
+    as_points = Prediction(np.zeros((0, 3)), np.zeros((0, 3), np.int64), points=points)
+    for name, point_metrics_from in (("onet", as_mesh), ("r2n2", as_mesh), ("disn", as_points),
+                                     ("pix3d", as_points), ("genre", as_points)):  # fmt: skip
+        protocol = get_protocol(name)
+        got = protocol.evaluate(both, gt, np.random.default_rng(1))
+        points_want = protocol.evaluate(point_metrics_from, gt, np.random.default_rng(1))
+        mesh_want = protocol.evaluate(as_mesh, gt, np.random.default_rng(1))
+        assert got.keys() == points_want.keys()
+        for k in got:
+            want = mesh_want if k.startswith("iou") else points_want
+            assert got[k] == pytest.approx(want[k], nan_ok=True), (name, k)
+    assert get_protocol("disn").evaluate(both, gt, np.random.default_rng(1))["chamfer"] != pytest.approx(
+        get_protocol("disn").evaluate(as_mesh, gt, np.random.default_rng(1))["chamfer"]
+    )
+
+
+def test_disn_draws_its_2048_points_from_the_cloud_and_bins_the_clouds_cells_for_iou(cloud):
+    gt, mesh, points = cloud
+    rng = np.random.default_rng(2)
+    out = get_protocol("disn").evaluate(
+        Prediction(np.zeros((0, 3)), np.zeros((0, 3)), points=points), gt, rng
+    )
+    rng = np.random.default_rng(2)
+    gt_points = np.asarray(gt.mesh_vertices, np.float64)[rng.integers(len(gt.mesh_vertices), size=2048)]
+    pred_points = points[rng.integers(len(points), size=2048)]
+    d_pred = cKDTree(gt_points).query(pred_points)[0]
+    d_gt = cKDTree(pred_points).query(gt_points)[0]
+    assert out["chamfer"] == pytest.approx(((d_pred**2).mean() + (d_gt**2).mean()) * 1000, rel=1e-9)
+    # The cloud's cells are a subset of the surface voxels its mesh's triangles meet: its IoU is close to
+    # the mesh's, from below where 2,500 points miss cells.
+    mesh_iou = disn_voxel_iou(mesh.vertices, mesh.faces, gt.mesh_vertices, gt.mesh_faces)
+    assert 0.5 * mesh_iou < out["iou"] <= mesh_iou + 0.02
+
+
+def test_point_clouds_become_filled_voxels_for_voxel_iou():
+    """The stated conversion: the points' voxels, closed and hole-filled. A dense cloud of a sphere's
+    surface gives its filled voxels; a cloud too sparse for the grid gives a shell with holes."""
+    from recon.geometry.voxels import filled_point_voxels, point_voxels
+
+    ball = trimesh.creation.icosphere(4, radius=0.8)
+    filled = _filled(ball, 32)
+    dense, _ = surface_samples(ball.vertices, ball.faces, 20000, np.random.default_rng(0))
+    converted = filled_point_voxels(dense, VoxelSpec(32, 1.0))
+    iou = (converted & filled).sum() / (converted | filled).sum()
+    assert iou > 0.95 and converted.sum() > 3 * point_voxels(dense, VoxelSpec(32, 1.0)).sum()
+    sparse = dense[:100]
+    assert filled_point_voxels(sparse, VoxelSpec(32, 1.0)).sum() < 0.2 * filled.sum()
+    r2n2 = get_protocol("r2n2").evaluate(
+        Prediction(np.zeros((0, 3)), np.zeros((0, 3)), points=dense),
+        GroundTruth(ball.vertices, ball.faces, None, None, None, None, {32: filled}, 1.0),
+        np.random.default_rng(0),
+    )
+    assert r2n2["iou"] == pytest.approx(iou)
+
+
+def test_prediction_stores_round_trip_point_clouds(tmp_path):
+    from recon.io.predictions import Item, PredictionSet, write_predictions
+
+    rng = np.random.default_rng(0)
+    box = trimesh.creation.box()
+    clouds = [rng.normal(size=(1024, 3)).astype(np.float32), np.zeros((0, 3), np.float32)]
+    meshes = [(np.zeros((0, 3)), np.zeros((0, 3))), (box.vertices, box.faces)]
+    items = [Item("c", "a", 0, 0), Item("c", "b", 0, 1)]
+    attrs = {"method": "m", "split": "test", "voxel_half_extent": 1.0, "info": {}, "provenance": {}}
+    write_predictions(tmp_path / "p.zarr", items, meshes, attrs, points=clouds)
+    stored = PredictionSet(tmp_path / "p.zarr")
+    first, second = stored.prediction(0), stored.prediction(1)
+    np.testing.assert_array_equal(first.points, clouds[0])
+    assert first.has_points and not first.has_mesh and not first.empty
+    assert second.has_mesh and not second.has_points and len(second.points) == 0
+    with pytest.raises(ValueError, match="one per mesh"):
+        write_predictions(tmp_path / "q.zarr", items, meshes, attrs, points=clouds[:1])
