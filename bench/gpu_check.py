@@ -272,10 +272,28 @@ def random_item(setup: dict, gen: np.random.Generator, index: int) -> dict:
             c = (np.arange(r) + 0.5) / r - 0.5
             x, y, z = np.meshgrid(c, c, c, indexing="ij")
             item["view_voxels"] = x**2 + y**2 + z**2 < 0.25  # the sphere in the view frame (s = 0.5)
+        elif t == "octree":
+            item["octree"] = _sphere_octree(int(getattr(setup["model_config"], "depth", 6)))
         else:
             raise NotImplementedError(f"no random data for target {t!r}")
     return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
             for k, v in item.items()}  # fmt: skip
+
+
+def _sphere_octree(depth: int) -> list[dict]:
+    """The loader's ``octree`` target of a sphere of radius 0.5 in the unit cube, ``depth`` levels
+    below the root: per level ``keys`` int64, ``state`` uint8 and ``child`` int32 tensors."""
+    import torch
+
+    from recon.voxelize.octree import build_octree
+
+    r = 2**depth
+    c = (np.arange(r) + 0.5) / r * 2 - 1
+    x, y, z = np.meshgrid(c, c, c, indexing="ij")
+    tree = build_octree(x**2 + y**2 + z**2 < 0.25, depth)
+    dtypes = {"keys": np.int64, "state": np.uint8, "child": np.int32}
+    return [{k: torch.from_numpy(np.asarray(getattr(tree, k)[level], dtypes[k])) for k in dtypes}
+            for level in range(depth + 1)]  # fmt: skip
 
 
 class RandomItems:

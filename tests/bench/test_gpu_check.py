@@ -64,7 +64,7 @@ def test_cpu_run_prints_the_table_it_writes(cpu_run):
 def test_cpu_run_trains_every_method_at_its_shapenet_experiment(cpu_run):
     train = [r for r in cpu_run["rows"] if r["section"] == "train"]
     names = _methods()
-    assert names == ["disn", "disn_camera", "genre", "r2n2"]
+    assert names == ["disn", "disn_camera", "genre", "onet", "r2n2"]
     assert sorted(r["case"].split(" ")[0] for r in train) == names
     for row in train:
         assert row["result"].startswith("ok: loss"), row

@@ -26,12 +26,18 @@ def test_torchrun_command_carries_the_overrides():
         train_processes("e.yaml", "t.zarr", None, "out", processes=0)
 
 
+#: The families trained under DDP here: 3D-R2N2 (several views per item) and Occupancy Networks (points,
+#: selected on validation IoU).
+DDP_FAMILIES = ["r2n2", "onet"]
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
-def test_two_processes_through_torchrun_train_and_write_one_run(packed, tmp_path):
-    experiment = tmp_path / "r2n2_tiny.yaml"
+@pytest.mark.parametrize("name", DDP_FAMILIES)
+def test_two_processes_through_torchrun_train_and_write_one_run(packed, tmp_path, name):
+    experiment = tmp_path / f"{name}_tiny.yaml"
     settings = {"steps": 4, "batch_size": 4, "lr": 1e-3, "log_every": 1, "val_every": 2, "val_batches": 1,
                 "checkpoint_every": 100, "num_workers": 0}  # fmt: skip
-    experiment.write_text(yaml.safe_dump({"method": "r2n2", "model": SMALL["r2n2"], "train": settings}))
+    experiment.write_text(yaml.safe_dump({"method": name, "model": SMALL[name], "train": settings}))
     store = packed / "results" / "pack"
     out = tmp_path / "run"
     # The fixture's val split is empty: validate on the train split.
