@@ -356,8 +356,15 @@ def _disn_bins(vertices, faces, dim: int) -> np.ndarray:
     occupied = surface_voxels(
         np.asarray(vertices, np.float64), np.asarray(faces, np.int64), VoxelSpec(2 * k, k * cell)
     )
-    corners = np.unique((np.argwhere(occupied)[:, None, :] + _CORNERS[None]).reshape(-1, 3), axis=0)
-    world = (corners - k) * cell
+    return _bin_corners(np.argwhere(occupied) - k, dim)
+
+
+def _bin_corners(cells: np.ndarray, dim: int) -> np.ndarray:
+    """(dim,)³ bool: the corners of lattice cells (M, 3) int (cell i spans [i, i+1] · 2/dim) binned as
+    DISN bins its voxel meshes' vertices over [-1.1, 1.3]³."""
+    bins = np.zeros((dim,) * 3, bool)
+    corners = np.unique((cells[:, None, :] + _CORNERS[None]).reshape(-1, 3), axis=0)
+    world = corners * (2.0 / dim)
     index = ((world + 1.1) / 2.4 * dim).astype(np.int64)
     index = index[np.all((index >= 0) & (index < dim) & (world + 1.1 >= 0), axis=1)]
     bins[index[:, 0], index[:, 1], index[:, 2]] = True
@@ -369,17 +376,7 @@ def disn_point_bins(points, dim: int = 110) -> np.ndarray:
     :func:`disn_voxel_iou`) holding a point stand for the surface voxels a mesh's triangles meet;
     their corners are binned the same way."""
     p = np.asarray(points, np.float64).reshape(-1, 3)
-    bins = np.zeros((dim,) * 3, bool)
-    if len(p) == 0:
-        return bins
-    cell = 2.0 / dim
-    cells = np.unique(np.floor(p / cell).astype(np.int64), axis=0)
-    corners = np.unique((cells[:, None, :] + _CORNERS[None]).reshape(-1, 3), axis=0)
-    world = corners * cell
-    index = ((world + 1.1) / 2.4 * dim).astype(np.int64)
-    index = index[np.all((index >= 0) & (index < dim) & (world + 1.1 >= 0), axis=1)]
-    bins[index[:, 0], index[:, 1], index[:, 2]] = True
-    return bins
+    return _bin_corners(np.unique(np.floor(p / (2.0 / dim)).astype(np.int64), axis=0), dim)
 
 
 @dataclass(frozen=True)
