@@ -1,7 +1,7 @@
 """Check and time recon on a GPU machine in one command that prints one table.
 
-    python bench/gpu_check.py [--out gpu_check.md] [--steps 50] [--budget 420] [--sections ...]
-    python bench/gpu_check.py --cpu        # the same steps at toy size on the CPU (under a minute)
+    python bench/gpu_check.py [--out gpu_check.md] [--steps 50] [--budget 540] [--sections ...]
+    python bench/gpu_check.py --cpu        # toy size on the CPU (about 5 minutes on 2 cores)
 
 Sections, each in processes of its own (one failing or hanging section leaves the others' rows):
 
@@ -862,7 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) to this file")
     parser.add_argument("--steps", type=int, help="timed training steps (default 50; 1 with --cpu)")
     parser.add_argument(
-        "--budget", type=float, help="seconds for the whole run (default 420; 300 with --cpu)"
+        "--budget", type=float, help="seconds for the whole run (default 540; 600 with --cpu)"
     )
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     # Internal: one section in this process.
@@ -894,7 +894,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     started = time.monotonic()
-    budget = args.budget or (300.0 if args.cpu else 420.0)
+    budget = args.budget or (600.0 if args.cpu else 540.0)
     device, gpus = device_description(args.cpu)
     mode = " --cpu" if args.cpu else ""
     header = [

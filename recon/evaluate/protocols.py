@@ -95,7 +95,7 @@ cloud alone is scored as ``eval_pointcloud(pointcloud, pointcloud_tgt)`` scores 
 every point, no normals (``normals`` NaN) and no IoU (NaN; ONet's Table 1 leaves both blank for
 PSGN). Every IoU reads voxels, else the mesh, else the cloud converted: disn bins the corners of
 the cells of its lattice that hold a point (the cloud's "surface voxels"); pix3d and r2n2 fill the
-voxels holding a point after one 26-connected closing
+voxels holding a point, dilated twice (26-connected), then eroded back
 (:func:`recon.geometry.voxels.filled_point_voxels`). A prediction with neither a triangle nor a
 point is empty.
 
@@ -184,7 +184,8 @@ def _occupancy(pred: Prediction, resolution: int, half_extent: float) -> np.ndar
 
     A mesh is voxelized as the ground truth was (:mod:`recon.geometry.voxels`): filled voxels, the
     solid ones (centre inside) and the surface ones (meeting a triangle). A point cloud: the voxels
-    its points fall in, closed and hole-filled (:func:`recon.geometry.voxels.filled_point_voxels`).
+    its points fall in, dilated, hole-filled and eroded back
+    (:func:`recon.geometry.voxels.filled_point_voxels`).
     """
     from recon.geometry.voxels import VoxelSpec, filled_point_voxels, solid_voxels, surface_voxels
 

@@ -12,8 +12,8 @@ centre at ``-h + (i + 0.5) * s`` (:class:`VoxelSpec`). Arrays are (n, n, n) bool
 - ``filled = solid | surface`` is the occupancy that binvox / 3D-R2N2's ``model.binvox`` and
   trimesh's ``voxelized(...).fill()`` give; the octree is built from it.
 - :func:`point_voxels`: the voxels a point cloud's points fall in; :func:`filled_point_voxels`: those
-  closed (one 26-connected dilation and erosion) and hole-filled, the stated conversion of a
-  point-cloud prediction to filled voxels (``recon.evaluate.protocols``).
+  dilated twice (26-connected), hole-filled and eroded back, the stated conversion of a point-cloud
+  prediction to filled voxels (``recon.evaluate.protocols``).
 - :func:`view_aligned_voxels`: GenRe's view-aligned grids (``_gt_rotvox_samescale_128``): solid
   voxels over [-0.5, 0.5]^3 of each view's frame (:mod:`recon.geometry.view_frame`).
 """
@@ -185,21 +185,35 @@ def point_voxels(points: np.ndarray, spec: VoxelSpec) -> np.ndarray:
     return out
 
 
-def filled_point_voxels(points: np.ndarray, spec: VoxelSpec) -> np.ndarray:
+def filled_point_voxels(points: np.ndarray, spec: VoxelSpec, dilation: int = 2) -> np.ndarray:
     """Filled voxels of a point cloud of a surface; (n, n, n) bool.
 
-    :func:`point_voxels`, closed by one 26-connected dilation then erosion (gaps of up to two
-    voxels between neighbouring points' voxels close), then every cavity the closed shell
-    encloses filled (``scipy.ndimage.binary_fill_holes``). A cloud too sparse for the grid leaves
-    holes in the shell and keeps its voxels only: the conversion suits clouds with a point per
-    surface voxel or more (about 1,000 points at 32³).
-    """
-    from scipy.ndimage import binary_closing, binary_fill_holes
+    The voxels holding a point (:func:`point_voxels`) dilated ``dilation`` times (26-connected), so
+    that gaps of up to 2 x ``dilation`` voxels between points close; every cavity the thickened shell
+    encloses filled (``scipy.ndimage.binary_fill_holes``); then as many erosions, which take the
+    dilation back from the solid; the point voxels are kept. Eroding the shell before the fill (a
+    closing) would reopen the gaps of a curved shell, and one gap leaves its cavity unfilled: the
+    ground truth's own 1,024 surface points of the demo test shapes score r2n2 IoU 0.07-0.35 that
+    way and 0.88-1.00 this way. A cloud sparser than the dilation bridges keeps a shell with holes
+    and fills nothing. Outside the grid counts as empty.
 
+    Args:
+        points: (P, 3) float, in the grid's frame.
+        spec: the voxel grid.
+        dilation: dilations before the fill and erosions after it (>= 1).
+    """
+    from scipy.ndimage import binary_dilation, binary_erosion, binary_fill_holes
+
+    if dilation < 1:
+        raise ValueError(f"dilation must be at least 1, not {dilation}")
     shell = point_voxels(points, spec)
-    # Pad so that closing does not erode voxels on the grid's border.
-    closed = binary_closing(np.pad(shell, 1), structure=np.ones((3, 3, 3), bool))[1:-1, 1:-1, 1:-1]
-    return binary_fill_holes(closed | shell)
+    k, cube = int(dilation), np.ones((3, 3, 3), bool)
+    # Padded by k + 1 so that neither the dilation nor the erosion meets the grid's border.
+    solid = binary_fill_holes(binary_dilation(np.pad(shell, k + 1), cube, iterations=k))
+    solid = binary_erosion(solid, cube, iterations=k, border_value=0)[
+        k + 1 : -k - 1, k + 1 : -k - 1, k + 1 : -k - 1
+    ]
+    return solid | shell
 
 
 def view_aligned_voxels(

@@ -6,7 +6,9 @@ A family lives in ``recon/models/<family>/``: ``config.py`` (its hyper-parameter
 registry imports every subpackage here (:func:`recon.models.method.discover_methods`), so a family is
 found by its ``method:`` name in an experiment file as soon as its package exists: ``disn``
 and ``disn_camera`` (:mod:`recon.models.disn`), ``r2n2`` (:mod:`recon.models.r2n2`), ``genre``
-(:mod:`recon.models.genre`), ``onet`` (:mod:`recon.models.onet`). Point-set losses for training (Chamfer,
+(:mod:`recon.models.genre`), ``onet`` (:mod:`recon.models.onet`), ``ogn`` (:mod:`recon.models.ogn`),
+``mem3d`` (:mod:`recon.models.mem3d`), ``psgn`` (:mod:`recon.models.psgn`) and ``atlasnet``
+(:mod:`recon.models.atlasnet`). Point-set losses for training (Chamfer,
 EMD): :mod:`~recon.models.point_losses`.
 
 Shared by the families: :mod:`~recon.models.encoders` (image encoders with torchvision's parameter

@@ -59,6 +59,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "VGG16",
+    "CodeEncoder",
     "Encoder",
     "ResNet",
     "build_encoder",
@@ -481,3 +482,25 @@ def build_encoder(
             "loaded %s weights from %s; skipped %d head keys %s", name, pretrained, len(skipped), skipped
         )
     return encoder
+
+
+class CodeEncoder(nn.Module):
+    """ImageNet-normalized images (B, 3, S, S) -> codes (B, c_dim): an encoder's pooled last map, then ``fc``.
+
+    Occupancy Networks' ``Resnet18`` (``im2mesh/encoder/conv.py:42-68``), AtlasNet's
+    ``resnet18(num_classes=1024)`` and PointSetGen's ONet baseline: the parameters are ``features.*``
+    (torchvision's names) and ``fc.*``.
+
+    Args:
+        name: a :func:`build_encoder` name (the releases: ``resnet18``).
+        pretrained: torchvision-format weights file, or None (torchvision's random initialization).
+        c_dim: size of the code.
+    """
+
+    def __init__(self, name: str, pretrained: str | Path | None, c_dim: int):
+        super().__init__()
+        self.features = build_encoder(name, pretrained)
+        self.fc = nn.Linear(self.features.global_channels, c_dim)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.fc(self.features.global_features(images))

@@ -57,7 +57,7 @@ class TrainConfig:
         default="constant",
         metadata={
             "help": "learning rate after the warm-up: constant; cosine decay to min_lr_ratio * lr at the "
-            "last step; step: multiplied by step_gamma every step_size steps"
+            "last step; step: multiplied by step_gamma every step_size steps, or at each of milestones"
         },
     )
     warmup_steps: int = field(
@@ -65,6 +65,13 @@ class TrainConfig:
     )
     step_size: int = field(default=10_000, metadata={"help": "steps between decays of the step schedule"})
     step_gamma: float = field(default=0.5, metadata={"help": "factor of each decay of the step schedule"})
+    milestones: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "steps after the warm-up at which the step schedule decays (AtlasNet: epochs 120, 140, "
+            "145); empty = every step_size steps"
+        },
+    )
     min_lr_ratio: float = field(
         default=0.0, metadata={"help": "final learning rate of the cosine schedule, as a fraction of lr"}
     )
@@ -134,6 +141,9 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must not be negative, not {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be positive, not {self.lr}")
+        steps = list(self.milestones)
+        if steps != sorted(set(steps)) or any(m < 1 for m in steps):
+            raise ConfigError(f"train.milestones must be increasing positive steps, not {steps}")
 
 
 #: Top-level keys of an experiment file: read (method, model, train, data), or only kept for the record.

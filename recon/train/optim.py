@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -28,6 +29,8 @@ def _schedule_factor(step: int, config: TrainConfig) -> float:
     if config.schedule == "constant":
         return 1.0
     if config.schedule == "step":
+        if config.milestones:
+            return config.step_gamma ** bisect.bisect_right(config.milestones, step)
         return config.step_gamma ** (step // config.step_size)
     span = max(1, config.steps - config.warmup_steps - 1)
     progress = min(1.0, step / span)

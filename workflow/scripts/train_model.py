@@ -6,10 +6,13 @@ from recon.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
+import torch
+
 from recon.rule_config import rule_config
 from recon.train.stage import train_processes
 
 config = rule_config(snakemake)
+torch.set_num_threads(max(1, min(snakemake.threads, torch.get_num_threads())))  # the job's threads at most
 train_processes(
     snakemake.input.experiment,
     snakemake.input.train,

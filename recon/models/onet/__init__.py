@@ -20,12 +20,11 @@ Modules: :mod:`~recon.models.onet.config` (hyper-parameters), :mod:`~recon.model
 
 from recon.models.onet.config import OnetConfig
 from recon.models.onet.method import ONet
-from recon.models.onet.networks import CResnetBlockConv1d, DecoderCBatchNorm, ImageEncoder, OccupancyNetwork
+from recon.models.onet.networks import CResnetBlockConv1d, DecoderCBatchNorm, OccupancyNetwork
 
 __all__ = [
     "CResnetBlockConv1d",
     "DecoderCBatchNorm",
-    "ImageEncoder",
     "ONet",
     "OccupancyNetwork",
     "OnetConfig",

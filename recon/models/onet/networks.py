@@ -4,9 +4,9 @@ Layer for layer the release's (autonomousvision/occupancy_networks at 406f7946),
 names, so the state dict of a released ``OccupancyNetwork`` with ``encoder: resnet18``, ``decoder:
 cbatchnorm`` and ``z_dim: 0`` has the same keys and shapes:
 
-- :class:`ImageEncoder` (``im2mesh/encoder/conv.py`` ``Resnet18``, lines 42-68): torchvision's
-  ResNet-18 without its classifier (``features``; :mod:`recon.models.encoders`, the same names), the
-  global average pool of its last map (512) and a linear layer ``fc`` to ``c_dim``, on
+- :class:`recon.models.encoders.CodeEncoder` (``im2mesh/encoder/conv.py`` ``Resnet18``, lines
+  42-68): torchvision's ResNet-18 without its classifier (``features``, the same names), the global
+  average pool of its last map (512) and a linear layer ``fc`` to ``c_dim``, on
   ImageNet-normalized input (``normalize_imagenet``, ``im2mesh/common.py:144-154``);
 - :class:`CResnetBlockConv1d` (``im2mesh/layers.py:51-107``): ``x + fc_1(relu(bn_1(fc_0(relu(bn_0(x,
   c))), c)))``, 1x1 convolutions, ``fc_1``'s weights zero at initialization, so every block starts as
@@ -27,28 +27,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from recon.models.encoders import build_encoder
+from recon.models.encoders import CodeEncoder
 from recon.models.layers import ConditionalBatchNorm1d
 
-__all__ = ["CResnetBlockConv1d", "DecoderCBatchNorm", "ImageEncoder", "OccupancyNetwork"]
-
-
-class ImageEncoder(nn.Module):
-    """ImageNet-normalized images (B, 3, S, S) -> codes (B, c_dim): a CNN's pooled last map, then ``fc``.
-
-    Args:
-        name: a :func:`recon.models.encoders.build_encoder` name (the release: ``resnet18``).
-        pretrained: torchvision-format weights file, or None (torchvision's random initialization).
-        c_dim: size of the code.
-    """
-
-    def __init__(self, name: str, pretrained: str | None, c_dim: int):
-        super().__init__()
-        self.features = build_encoder(name, pretrained)
-        self.fc = nn.Linear(self.features.global_channels, c_dim)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.fc(self.features.global_features(images))
+__all__ = ["CResnetBlockConv1d", "DecoderCBatchNorm", "OccupancyNetwork"]
 
 
 class CResnetBlockConv1d(nn.Module):
@@ -104,7 +86,7 @@ class OccupancyNetwork(nn.Module):
 
     def __init__(self, encoder: str, pretrained: str | None, c_dim: int, hidden: int, blocks: int):
         super().__init__()
-        self.encoder = ImageEncoder(encoder, pretrained, c_dim)
+        self.encoder = CodeEncoder(encoder, pretrained, c_dim)
         self.decoder = DecoderCBatchNorm(c_dim, hidden, blocks)
 
     def forward(self, images: Tensor, points: Tensor) -> Tensor:

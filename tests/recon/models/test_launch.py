@@ -26,9 +26,10 @@ def test_torchrun_command_carries_the_overrides():
         train_processes("e.yaml", "t.zarr", None, "out", processes=0)
 
 
-#: The families trained under DDP here: 3D-R2N2 (several views per item) and Occupancy Networks (points,
-#: selected on validation IoU).
-DDP_FAMILIES = ["r2n2", "onet"]
+#: The families trained under DDP here: 3D-R2N2 (several views per item), Occupancy Networks (points,
+#: selected on validation IoU), OGN (octrees of different sizes per process) and Mem3D (a memory written
+#: with every process's items), PointSetGen and AtlasNet (point sets, Chamfer).
+DDP_FAMILIES = ["r2n2", "onet", "ogn", "mem3d", "psgn", "atlasnet"]
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")

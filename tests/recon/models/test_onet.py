@@ -23,6 +23,7 @@ from recon.models.onet import OccupancyNetwork, ONet
 from recon.models.onet.extract import logit, mise_box
 from recon.models.onet.loss import occupancy_iou, occupancy_loss
 from recon.models.onet.networks import CResnetBlockConv1d, DecoderCBatchNorm
+from tests.recon.models.scoring import mean_metrics, mean_shape_scores, score
 
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "config" / "experiments"
 
@@ -263,8 +264,6 @@ def test_onet_overfits_its_train_shapes_past_the_mean_shape(packed, tmp_path):
     Measured (2026-12-07, 2 cores): IoU 0.711, Chamfer-L1 0.040; the mean shape 0.479 and 0.082 (the
     same in two runs). About 80 s on idle cores (0.35 s a step; MISE and the evaluation of the 6 meshes
     8 s); 230 s and more while other jobs shared them. After 120 steps: 0.610 and 0.059."""
-    from recon.evaluate.baselines import mean_shape
-    from recon.evaluate.protocols import get_protocol
     from recon.io.loader import PackedDataset, collate
     from recon.io.packed import PackedSplit
     from recon.io.predictions import Prediction
@@ -280,23 +279,16 @@ def test_onet_overfits_its_train_shapes_past_the_mean_shape(packed, tmp_path):
     checkpoint = torch.load(tmp_path / "onet" / "checkpoints" / "last.pt", weights_only=True)
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    protocol, context = get_protocol("onet"), PredictContext.of(split)
+    context = PredictContext.of(split)
     dataset = PackedDataset(store, targets=("image",), seed=0, views=[0])
     ours = []
     for i in range(len(dataset)):
         batch = collate([dataset[i]])
         ((vertices, faces),) = method.predict_mesh(model, batch, config, context)
-        gt = split.ground_truth(int(batch["shape_index"][0]))
-        ours.append(protocol.evaluate(Prediction(vertices, faces), gt, np.random.default_rng(0)))
-    items, meshes, _, _ = mean_shape(split, split)
-    baseline = [
-        protocol.evaluate(Prediction(*meshes[it.mesh]), split.ground_truth(s), np.random.default_rng(0))
-        for s, it in enumerate(items)
-    ]
-    mean = {
-        k: (float(np.mean([r[k] for r in ours])), float(np.mean([r[k] for r in baseline])))
-        for k in ("iou", "chamfer_l1")
-    }
+        ours.append(score(Prediction(vertices, faces), split, int(batch["shape_index"][0]), "onet"))
+    keys = ("iou", "chamfer_l1")
+    baseline = mean_metrics(mean_shape_scores(split, ["onet"])["onet"], keys)
+    mean = {k: (mean_metrics(ours, keys)[k], baseline[k]) for k in keys}
     print(f"onet on its 6 train shapes (view 0), (ours, mean shape): {mean}")
     assert mean["iou"][0] > mean["iou"][1] + 0.05
     assert mean["chamfer_l1"][0] < 0.8 * mean["chamfer_l1"][1]

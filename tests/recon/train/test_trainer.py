@@ -564,6 +564,13 @@ def test_lr_schedules():
     assert lr_factor(6, cos) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
     step = TrainConfig(schedule="step", step_size=3, step_gamma=0.1)
     assert [lr_factor(s, step) for s in (0, 2, 3, 6)] == pytest.approx([1, 1, 0.1, 0.01])
+    # Decays at given steps (AtlasNet's epochs 120, 140, 145), counted after the warm-up.
+    multi = TrainConfig(schedule="step", milestones=(4, 6, 7), step_gamma=0.1, warmup_steps=1)
+    assert [lr_factor(s, multi) for s in range(10)] == pytest.approx(
+        [1, 1, 1, 1, 1, 0.1, 0.1, 0.01, 1e-3, 1e-3]
+    )
+    with pytest.raises(ConfigError, match="milestones"):
+        TrainConfig(schedule="step", milestones=(6, 4))
     assert lr_factor(123, TrainConfig()) == 1.0
     # min_lr floors every schedule after the warm-up (DISN: x0.9 decays floored at an absolute rate).
     floored = TrainConfig(lr=1e-4, schedule="step", step_size=3, step_gamma=0.1, min_lr=2e-6, warmup_steps=2)
