@@ -44,18 +44,34 @@ def score(prediction: Prediction, split: PackedSplit, shape: int, protocol: str)
     return get_protocol(protocol).evaluate(prediction, split.ground_truth(shape), np.random.default_rng(0))
 
 
-def r2n2_iou(name: str, config, model, split: PackedSplit, store) -> float:
-    """Mean r2n2-protocol IoU (32³ at 0.4) of the model's meshes from view 0 of every shape of ``split``.
+def model_scores(
+    name: str, config, model, split: PackedSplit, store, protocol: str
+) -> list[dict[str, float]]:
+    """The model's predictions from view 0 of every shape of ``split``, scored under ``protocol``.
 
     ``name`` is the registered family; ``config`` its ``Config``; ``model`` the bare network (set to eval).
+    A family with ``predict_points`` predicts its cloud too, as the prediction stores keep it.
+
+    Returns:
+        One metric dict per shape, in the split's order.
     """
     method = get_method(name)
     targets = {k: v for k, v in method.targets(config).items() if k != "targets"}
     dataset = PackedDataset(store, targets=("image", "camera"), seed=0, views=[0], **targets)
+    context = PredictContext.of(split)
     model.eval()
     scores = []
     for i in range(len(dataset)):
         batch = collate([dataset[i]])
-        ((vertices, faces),) = method.predict_mesh(model, batch, config, PredictContext.of(split))
-        scores.append(score(Prediction(vertices, faces), split, int(batch["shape_index"][0]), "r2n2")["iou"])
-    return float(np.mean(scores))
+        ((vertices, faces),) = method.predict_mesh(model, batch, config, context)
+        points = None
+        if hasattr(method, "predict_points"):
+            (points,) = method.predict_points(model, batch, config, context)
+        prediction = Prediction(vertices, faces, points=points)
+        scores.append(score(prediction, split, int(batch["shape_index"][0]), protocol))
+    return scores
+
+
+def r2n2_iou(name: str, config, model, split: PackedSplit, store) -> float:
+    """Mean r2n2-protocol IoU (32³ at 0.4) of the model's meshes from view 0 (:func:`model_scores`)."""
+    return mean_metrics(model_scores(name, config, model, split, store, "r2n2"), ["iou"])["iou"]

@@ -19,7 +19,7 @@ from recon.models.atlasnet.images import prepare_atlas_images
 from recon.models.atlasnet.loss import atlas_chamfer
 from recon.models.atlasnet.template import random_points, regular_mesh
 from recon.models.method import PredictContext, get_method, method_config
-from tests.recon.models.scoring import mean_metrics, mean_shape_scores, score
+from tests.recon.models.scoring import mean_metrics, mean_shape_scores, model_scores
 
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "config" / "experiments"
 
@@ -263,9 +263,7 @@ def test_atlasnet_trains_and_overfits_its_train_shapes_past_the_mean_shape(packe
     The mean shape is far off every shape, so the bound is half its Chamfer. 330 s with the cores shared
     (training ~3 s a step; not measured on idle cores). The eval-mode batch norm
     lags the training loss in short runs (its running statistics): 60 steps are not enough."""
-    from recon.io.loader import PackedDataset, collate
     from recon.io.packed import PackedSplit
-    from recon.io.predictions import Prediction
     from recon.io.tables import read_tsv
     from recon.train import train
 
@@ -280,16 +278,7 @@ def test_atlasnet_trains_and_overfits_its_train_shapes_past_the_mean_shape(packe
     model = method.build(config)
     checkpoint = torch.load(tmp_path / "atlasnet" / "checkpoints" / "last.pt", weights_only=True)
     model.load_state_dict(checkpoint["model"])
-    model.eval()
-    context = PredictContext.of(split)
-    dataset = PackedDataset(store, targets=("image",), seed=0, views=[0])
-    ours = []
-    for i in range(len(dataset)):
-        batch = collate([dataset[i]])
-        ((vertices, faces),) = method.predict_mesh(model, batch, config, context)
-        (cloud,) = method.predict_points(model, batch, config, context)
-        shape = int(batch["shape_index"][0])
-        ours.append(score(Prediction(vertices, faces, points=cloud), split, shape, "disn"))
+    ours = model_scores("atlasnet", config, model, split, store, "disn")
     baseline = mean_shape_scores(split, ["disn"])["disn"]
     mean = (mean_metrics(ours, ["chamfer"])["chamfer"], mean_metrics(baseline, ["chamfer"])["chamfer"])
     print(f"atlasnet on its 6 train shapes (view 0), disn chamfer (ours, mean shape): {mean}, loss {history}")

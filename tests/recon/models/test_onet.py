@@ -23,7 +23,7 @@ from recon.models.onet import OccupancyNetwork, ONet
 from recon.models.onet.extract import logit, mise_box
 from recon.models.onet.loss import occupancy_iou, occupancy_loss
 from recon.models.onet.networks import CResnetBlockConv1d, DecoderCBatchNorm
-from tests.recon.models.scoring import mean_metrics, mean_shape_scores, score
+from tests.recon.models.scoring import mean_metrics, mean_shape_scores, model_scores
 
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "config" / "experiments"
 
@@ -264,9 +264,7 @@ def test_onet_overfits_its_train_shapes_past_the_mean_shape(packed, tmp_path):
     Measured (2026-12-07, 2 cores): IoU 0.711, Chamfer-L1 0.040; the mean shape 0.479 and 0.082 (the
     same in two runs). About 80 s on idle cores (0.35 s a step; MISE and the evaluation of the 6 meshes
     8 s); 230 s and more while other jobs shared them. After 120 steps: 0.610 and 0.059."""
-    from recon.io.loader import PackedDataset, collate
     from recon.io.packed import PackedSplit
-    from recon.io.predictions import Prediction
     from recon.train import train
 
     store = packed / "results" / "pack" / "train.zarr"
@@ -278,14 +276,7 @@ def test_onet_overfits_its_train_shapes_past_the_mean_shape(packed, tmp_path):
     model = method.build(config)
     checkpoint = torch.load(tmp_path / "onet" / "checkpoints" / "last.pt", weights_only=True)
     model.load_state_dict(checkpoint["model"])
-    model.eval()
-    context = PredictContext.of(split)
-    dataset = PackedDataset(store, targets=("image",), seed=0, views=[0])
-    ours = []
-    for i in range(len(dataset)):
-        batch = collate([dataset[i]])
-        ((vertices, faces),) = method.predict_mesh(model, batch, config, context)
-        ours.append(score(Prediction(vertices, faces), split, int(batch["shape_index"][0]), "onet"))
+    ours = model_scores("onet", config, model, split, store, "onet")
     keys = ("iou", "chamfer_l1")
     baseline = mean_metrics(mean_shape_scores(split, ["onet"])["onet"], keys)
     mean = {k: (mean_metrics(ours, keys)[k], baseline[k]) for k in keys}
